@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment and install zoo_tune into it.
+#   scripts/install.sh [EXTRAS]      e.g. scripts/install.sh test   (default: torch,examples)
+# The venv lives in $ZOO_TUNE_VENV (default: .venv in the repository root).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="${ZOO_TUNE_VENV:-$root/.venv}"
+extras="${1:-torch,examples}"
+python="${PYTHON:-python3}"
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --upgrade pip setuptools wheel
+fi
+# torch==2.13.0 is pinned in setup.py: a CPU wheel, never a multi-GB CUDA build.
+"$venv/bin/pip" install --quiet -e "$root[$extras]"
+echo "zoo_tune installed in $venv (extras: $extras)"

@@ -1,0 +1,48 @@
+"""Packaging for zoo_tune: distributed hyper-parameter tuning on Ray, Spark and HDFS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+RAY = "ray[tune,client]==2.60.0"
+TORCH = ["torch==2.13.0"]
+KERAS = ["tensorflow-cpu>=2.16"]
+SPARK = ["pyspark==3.5.7", "raydp==1.6.5"]
+SEARCHERS = [
+    "scikit-optimize>=0.10",
+    "bayesian-optimization>=1.4",
+    "hyperopt>=0.2.7",
+    "optuna>=3.0",
+    "nevergrad>=1.0",
+    "zoopt>=0.4.2",
+    "hpbandster>=0.7.4",
+    "ConfigSpace>=0.7",
+]
+DEV = ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "scikit-learn>=1.3", "psutil>=5.9"]
+
+setup(
+    name="zoo_tune",
+    version="0.1.0",
+    description="Distributed hyper-parameter tuning for PyTorch and Keras on Ray, Spark and HDFS",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9",
+    packages=find_packages(include=["zoo_tune", "zoo_tune.*"]),
+    install_requires=[RAY, "numpy>=1.23", "pandas>=1.5", "pyarrow>=12"],
+    extras_require={
+        "torch": TORCH,
+        "keras": KERAS,
+        "spark": SPARK,
+        "searchers": SEARCHERS,
+        "examples": ["scikit-learn>=1.3"],
+        "dev": DEV,
+        "test": TORCH + KERAS + DEV,
+        "all": TORCH + KERAS + SPARK + SEARCHERS + DEV,
+    },
+    entry_points={"console_scripts": []},
+    classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: Apache Software License"],
+)

@@ -1,0 +1,15 @@
+"""zoo_tune: distributed hyper-parameter tuning of PyTorch and Keras models on Ray and Spark.
+
+Example:
+    >>> from zoo_tune import AutoEstimator, hp, init_context, stop_context
+    >>> space = {"lr": hp.loguniform(1e-4, 1e-1)}
+"""
+
+from __future__ import annotations
+
+from zoo_tune import hp
+from zoo_tune.cluster import init_context, stop_context
+from zoo_tune.estimator import AutoEstimator
+
+__all__ = ["AutoEstimator", "hp", "init_context", "stop_context"]
+__version__ = "0.1.0"

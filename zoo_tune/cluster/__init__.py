@@ -1,0 +1,28 @@
+"""Where trials run: start, reuse and stop the Ray cluster zoo_tune works on.
+
+Example:
+    >>> from zoo_tune import init_context, stop_context
+    >>> init_context(cluster_mode="local", cores=2)  # doctest: +SKIP
+    >>> stop_context()  # doctest: +SKIP
+"""
+
+from zoo_tune.cluster._context import (
+    CLUSTER_MODES,
+    ClusterContext,
+    current_context,
+    ensure_ray,
+    init_context,
+    stop_context,
+)
+from zoo_tune.cluster._resources import check_fits_a_node, normalize_resources
+
+__all__ = [
+    "CLUSTER_MODES",
+    "ClusterContext",
+    "check_fits_a_node",
+    "normalize_resources",
+    "current_context",
+    "ensure_ray",
+    "init_context",
+    "stop_context",
+]

@@ -1,0 +1,65 @@
+"""Checks of ``resources_per_trial`` against the shape of the Ray cluster."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+from zoo_tune.errors import InvalidInputError, InvalidTypeError
+
+#: resources_per_trial key -> Ray resource name.
+RESOURCE_KEYS = {"cpu": "CPU", "gpu": "GPU", "memory": "memory"}
+
+
+def normalize_resources(resources: Any) -> dict[str, float]:
+    """Validate ``resources_per_trial`` (no cluster needed); default ``{"cpu": 1}``.
+
+    Raises:
+        InvalidTypeError: not a dict, or a non-numeric amount.
+        InvalidInputError: an unknown key, a negative amount, or ``cpu`` below 1.
+    """
+    if resources is None:
+        return {"cpu": 1}
+    if not isinstance(resources, Mapping):
+        raise InvalidTypeError(f"`resources_per_trial` must be a dict like {{'cpu': 2}}, but "
+                               f"got {type(resources).__name__}.")
+    out: dict[str, float] = {}
+    for key, amount in resources.items():
+        if key not in RESOURCE_KEYS:
+            raise InvalidInputError(f"Unknown key {key!r} in `resources_per_trial`. Valid keys: "
+                                    f"{sorted(RESOURCE_KEYS)}.")
+        if isinstance(amount, bool) or not isinstance(amount, numbers.Real):
+            raise InvalidTypeError(f"`resources_per_trial[{key!r}]` must be a number, but got "
+                                   f"{amount!r}.")
+        if amount < 0:
+            raise InvalidInputError(f"`resources_per_trial[{key!r}] >= 0` must hold, but got "
+                                    f"{amount!r}.")
+        out[key] = amount
+    out.setdefault("cpu", 1)
+    if out["cpu"] < 1:
+        raise InvalidInputError(f"`resources_per_trial['cpu'] >= 1` must hold, but got "
+                                f"{out['cpu']!r}.")
+    return out
+
+
+def node_sizes() -> list[dict[str, float]]:
+    """The trial-usable resources of every alive Ray node."""
+    import ray
+
+    return [{k: v for k, v in n["Resources"].items() if k in RESOURCE_KEYS.values()}
+            for n in ray.nodes() if n.get("Alive")]
+
+
+def check_fits_a_node(resources: Mapping[str, float]) -> None:
+    """Raise before any trial starts when no Ray node can hold one trial.
+
+    Raises:
+        InvalidInputError: naming the request and every node's size.
+    """
+    wanted = {RESOURCE_KEYS[k]: v for k, v in resources.items() if v > 0}
+    sizes = node_sizes()
+    if not any(all(size.get(k, 0) >= v for k, v in wanted.items()) for size in sizes):
+        raise InvalidInputError(f"`resources_per_trial` asks for {dict(resources)} per trial, "
+                                f"but no Ray node is that large. Node sizes: {sizes}. Lower the "
+                                f"request or start larger nodes (init_context cores=...).")

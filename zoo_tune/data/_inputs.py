@@ -1,0 +1,156 @@
+"""Validation and object-store placement of ``fit``'s ``data`` and ``validation_data``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+
+from zoo_tune.errors import InvalidInputError, InvalidTypeError
+
+
+@dataclass(frozen=True)
+class ArrayInput:
+    """Numpy ``(x, y)`` data held once in the Ray object store.
+
+    Attributes:
+        ref: ``ObjectRef`` of ``(xs, ys)``, two lists of arrays.
+        multi_x: ``x`` was a list of arrays (several model inputs).
+        multi_y: ``y`` was a list of arrays (several model outputs).
+        rows: Number of rows.
+    """
+
+    ref: Any
+    multi_x: bool
+    multi_y: bool
+    rows: int
+
+    def arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Fetch ``(xs, ys)``: read-only views on the object store, no copy."""
+        import ray
+
+        return ray.get(self.ref)
+
+
+@dataclass(frozen=True)
+class CreatorInput:
+    """A creator ``config -> DataLoader | tf.data.Dataset``, or a ready torch ``DataLoader``."""
+
+    creator: Callable[[dict], Any] | None = None
+    loader: Any = None
+
+    def build(self, config: dict) -> Any:
+        """Return the iterable of batches for this trial's ``config``."""
+        return self.loader if self.creator is None else self.creator(config)
+
+
+TrialInput = Union[ArrayInput, CreatorInput]
+
+
+def _as_array(value: Any, what: str) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        arr = value
+    elif hasattr(value, "__array__") or isinstance(value, (list, tuple)):
+        arr = np.asarray(value)
+    else:
+        raise InvalidTypeError(f"`{what}` must be a numpy array (or a list of arrays for several "
+                               f"inputs/outputs), but got {type(value).__name__}.")
+    if arr.ndim == 0:
+        raise InvalidInputError(f"`{what}` must have at least one dimension (one row per "
+                                f"sample), but got a scalar {arr!r}.")
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        raise InvalidTypeError(f"`{what}` must hold numbers, but has dtype {arr.dtype}.")
+    if arr.dtype.kind == "f" and arr.dtype != np.float32:
+        arr = arr.astype(np.float32)
+    elif arr.dtype.kind in "iu" and arr.dtype != np.int64:
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind == "b":
+        arr = arr.astype(np.float32)
+    return np.ascontiguousarray(arr)
+
+
+def _as_arrays(value: Any, what: str) -> tuple[list[np.ndarray], bool]:
+    if isinstance(value, list) and value and all(
+        isinstance(v, np.ndarray) or hasattr(v, "__array__") for v in value
+    ):
+        return [_as_array(v, f"{what}[{i}]") for i, v in enumerate(value)], True
+    return [_as_array(value, what)], False
+
+
+def _split_xy(data: Sequence[Any], name: str) -> tuple[list[np.ndarray], list[np.ndarray],
+                                                          bool, bool]:
+    if len(data) != 2:
+        raise InvalidInputError(f"`{name}` as a tuple must be (x, y), but has {len(data)} "
+                                f"items.")
+    xs, multi_x = _as_arrays(data[0], f"{name} x")
+    ys, multi_y = _as_arrays(data[1], f"{name} y")
+    rows = {len(a) for a in xs + ys}
+    if len(rows) != 1:
+        raise InvalidInputError(f"x and y of `{name}` must have the same number of rows, but "
+                                f"got x: {[len(a) for a in xs]}, y: {[len(a) for a in ys]}.")
+    if rows == {0}:
+        raise InvalidInputError(f"`{name}` has no rows.")
+    return xs, ys, multi_x, multi_y
+
+
+def _is_torch_loader(data: Any) -> bool:
+    try:
+        from torch.utils.data import DataLoader
+    except ImportError:  # pragma: no cover - torch is present whenever from_torch is used
+        return False
+    return isinstance(data, DataLoader)
+
+
+@dataclass(frozen=True)
+class LocalArrays:
+    """Validated, cast numpy data still on the driver (before any cluster work)."""
+
+    xs: list[np.ndarray]
+    ys: list[np.ndarray]
+    multi_x: bool
+    multi_y: bool
+
+
+def check_input(data: Any, name: str, framework: str) -> LocalArrays | CreatorInput | None:
+    """Validate ``data`` without touching the cluster; cast numpy data once.
+
+    Args:
+        data: ``(x, y)``, a creator, a torch ``DataLoader``, or ``None``.
+        name: The ``fit`` parameter's name, for error messages.
+        framework: ``"torch"`` or ``"keras"``.
+
+    Returns:
+        The staged input for :func:`prepare_input`, or ``None`` when ``data`` is ``None``.
+
+    Raises:
+        InvalidTypeError: a kind of data the framework does not take.
+        InvalidInputError: a malformed ``(x, y)`` tuple.
+    """
+    if data is None:
+        return None
+    if isinstance(data, (tuple, list)):
+        return LocalArrays(*_split_xy(data, name))
+    if framework == "torch" and _is_torch_loader(data):
+        return CreatorInput(loader=data)
+    if callable(data):
+        return CreatorInput(creator=data)
+    kinds = ("an (x, y) tuple of numpy arrays, a creator config -> DataLoader, or a torch "
+             "DataLoader") if framework == "torch" else (
+             "an (x, y) tuple of numpy arrays or a creator config -> tf.data.Dataset")
+    raise InvalidTypeError(f"`{name}` must be {kinds}, but got {type(data).__name__}.")
+
+
+def prepare_input(staged: LocalArrays | CreatorInput | None) -> TrialInput | None:
+    """Make staged input readable by trials: numpy data goes into the object store once.
+
+    Example:
+        >>> trial_input = prepare_input(check_input((x, y), "data", "torch"))  # doctest: +SKIP
+    """
+    if isinstance(staged, LocalArrays):
+        import ray
+
+        ref = ray.put((staged.xs, staged.ys))
+        return ArrayInput(ref, staged.multi_x, staged.multi_y, len(staged.xs[0]))
+    return staged

@@ -1,0 +1,363 @@
+"""``AutoEstimator``: the user-facing facade; validate, launch Ray Tune, read results back."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import numbers
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from zoo_tune import hp as hp_module
+from zoo_tune.errors import (
+    AlreadyFittedError,
+    InvalidInputError,
+    InvalidTypeError,
+    NotFittedError,
+    TrialError,
+)
+from zoo_tune.estimator._backend import Backend
+from zoo_tune.estimator._trainable import TrialPlan, run_trial
+from zoo_tune.metrics import MetricSpec, check_mode, resolve_metric
+from zoo_tune.results import trial_table
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LOGS_DIR = "/tmp/zoo_tune_logs"
+
+
+def _positive_int(name: str, value: Any, allow: tuple[int, ...] = ()) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidTypeError(f"`{name}` must be an int, but got {value!r} of type "
+                               f"{type(value).__name__}.")
+    if value < 1 and value not in allow:
+        extra = f" (or {', '.join(map(str, allow))})" if allow else ""
+        raise InvalidInputError(f"`{name} >= 1`{extra} must hold, but got {name}={value!r}.")
+    return int(value)
+
+
+def _sample_config(space: Mapping[str, Any]) -> dict[str, Any]:
+    from ray.tune.search.variant_generator import generate_variants
+
+    for _, config in generate_variants(hp_module.to_ray_space(space)):
+        return config
+    raise InvalidInputError("`search_space` produced no configuration.")
+
+
+def _trial_dirname(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+class AutoEstimator:
+    """Distributed hyper-parameter tuning of a PyTorch or Keras model on Ray Tune.
+
+    Build one with :meth:`from_torch` or :meth:`from_keras`, call :meth:`fit` once, then read
+    :meth:`get_best_model`, :meth:`get_best_config` and :meth:`get_trial_table`.
+
+    Example:
+        >>> est = AutoEstimator.from_torch(model_creator=make_model, optimizer="Adam",
+        ...                                loss="CrossEntropyLoss")  # doctest: +SKIP
+        >>> est.fit((x, y), validation_data=(xv, yv), epochs=2, metric="accuracy",
+        ...         search_space={"lr": hp.loguniform(1e-4, 1e-1)}, n_sampling=4)  # doctest: +SKIP
+        >>> est.get_best_config()  # doctest: +SKIP
+        {'lr': 0.0031...}
+    """
+
+    def __init__(self, backend: Backend, *, logs_dir: str = DEFAULT_LOGS_DIR,
+                 resources_per_trial: Mapping[str, float] | None = None,
+                 name: str | None = None, remote_dir: str | None = None) -> None:
+        from zoo_tune.cluster import normalize_resources
+
+        for key, value in (("logs_dir", logs_dir), ("name", name), ("remote_dir", remote_dir)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise InvalidTypeError(f"`{key}` must be a non-empty string, but got {value!r}.")
+        self.backend = backend
+        self.logs_dir = logs_dir
+        self.remote_dir = remote_dir
+        self.name = name
+        self.resources_per_trial = normalize_resources(resources_per_trial)
+        self._results: Any = None
+        self._metric: MetricSpec | None = None
+        self._best: Any = None
+        self._search_space: dict[str, Any] | None = None
+        self.experiment_path: str | None = None
+
+    @classmethod
+    def from_torch(cls, *, model_creator: Callable[[dict], Any], optimizer: Any, loss: Any,
+                   logs_dir: str = DEFAULT_LOGS_DIR,
+                   resources_per_trial: Mapping[str, float] | None = None,
+                   name: str | None = None, remote_dir: str | None = None) -> AutoEstimator:
+        """An estimator for a PyTorch model.
+
+        Args:
+            model_creator: ``config -> torch.nn.Module``.
+            optimizer: A creator ``(model, config) -> torch.optim.Optimizer`` or a
+                ``torch.optim`` class name such as ``"Adam"`` (learning rate ``config["lr"]``,
+                default 1e-3).
+            loss: A loss instance (``nn.NLLLoss()``), a creator ``config -> loss``, or a
+                ``torch.nn`` loss class name (``"BCELoss"``).
+            logs_dir: Where trial results and checkpoints go.
+            resources_per_trial: ``{"cpu": n}`` (also ``gpu``, ``memory``); ``n`` is the
+                trial's torch thread count too.
+            name: The experiment's folder under ``logs_dir`` (default: timestamped).
+            remote_dir: When set, results and checkpoints are stored here instead.
+
+        Raises:
+            InvalidInputError: unknown optimizer or loss name (valid names listed).
+        """
+        from zoo_tune.estimator._torch import TorchBackend, check_loss, check_optimizer
+
+        if not callable(model_creator):
+            raise InvalidTypeError(f"`model_creator` must be callable config -> nn.Module, "
+                                   f"but got {model_creator!r}.")
+        check_optimizer(optimizer)
+        check_loss(loss)
+        return cls(TorchBackend(model_creator, optimizer, loss), logs_dir=logs_dir,
+                   resources_per_trial=resources_per_trial, name=name, remote_dir=remote_dir)
+
+    @classmethod
+    def from_keras(cls, *, model_creator: Callable[[dict], Any],
+                   logs_dir: str = DEFAULT_LOGS_DIR,
+                   resources_per_trial: Mapping[str, float] | None = None,
+                   name: str | None = None, remote_dir: str | None = None) -> AutoEstimator:
+        """An estimator for a ``tf.keras`` model.
+
+        Args:
+            model_creator: ``config -> keras.Model``, compiled (loss, optimizer, metrics).
+            logs_dir: Where trial results and checkpoints go.
+            resources_per_trial: ``{"cpu": n}``; ``n`` is TensorFlow's thread count too.
+            name: The experiment's folder under ``logs_dir`` (default: timestamped).
+            remote_dir: When set, results and checkpoints are stored here instead.
+        """
+        from zoo_tune.estimator._keras import KerasBackend
+
+        if not callable(model_creator):
+            raise InvalidTypeError(f"`model_creator` must be callable config -> keras.Model, "
+                                   f"but got {model_creator!r}.")
+        return cls(KerasBackend(model_creator), logs_dir=logs_dir,
+                   resources_per_trial=resources_per_trial, name=name, remote_dir=remote_dir)
+
+    def fit(
+        self,
+        data: Any,
+        epochs: int = 1,
+        validation_data: Any = None,
+        metric: str | Callable[..., float] | None = None,
+        metric_mode: str | None = None,
+        metric_threshold: float | None = None,
+        n_sampling: int = 1,
+        search_space: Mapping[str, Any] | None = None,
+        search_alg: Any = None,
+        search_alg_params: Mapping[str, Any] | None = None,
+        scheduler: Any = None,
+        scheduler_params: Mapping[str, Any] | None = None,
+        feature_cols: list[str] | None = None,
+        label_cols: list[str] | None = None,
+        mode: str | None = None,
+        time_budget_s: float | None = None,
+        verbose: int = 1,
+    ) -> AutoEstimator:
+        """Run the tuning job: ``n_sampling`` trials per grid point, ``epochs`` epochs each.
+
+        Every argument is checked before any cluster work; a failed check leaves the
+        estimator usable.
+
+        Args:
+            data: ``(x, y)`` numpy arrays (lists of arrays for several inputs/outputs), a
+                creator ``config -> DataLoader`` (torch) / ``tf.data.Dataset`` (keras), or a
+                torch ``DataLoader``.
+            epochs: Epochs per trial (one Ray Tune iteration each).
+            validation_data: Same kinds as ``data``; without it the metric is computed on
+                ``data``.
+            metric: A built-in metric name (see :mod:`zoo_tune.metrics`), a Keras compiled
+                metric name (with ``metric_mode``), or ``f(y_true, y_pred) -> float`` (with
+                ``metric_mode``). Default ``"loss"``.
+            metric_mode: ``"min"`` or ``"max"``; built-in metrics know theirs.
+            metric_threshold: A trial stops once its metric reaches this value.
+            n_sampling: Trials per grid point; ``-1`` samples until ``time_budget_s`` ends.
+            search_space: ``{name: hp.* | constant}``.
+            search_alg: A name of :data:`zoo_tune.search.SEARCH_ALGS` or a Ray Tune Searcher.
+            search_alg_params: The search algorithm's own arguments besides metric and mode.
+            scheduler: A name of :data:`zoo_tune.schedulers.SCHEDULERS` or a TrialScheduler.
+            scheduler_params: The scheduler's own arguments besides metric and mode.
+            feature_cols: DataFrame feature columns (DataFrame inputs are not supported yet).
+            label_cols: DataFrame label columns (DataFrame inputs are not supported yet).
+            mode: Alias of ``metric_mode`` (the Orca manual uses it).
+            time_budget_s: Stop starting new trials after this many seconds.
+            verbose: Ray Tune's console verbosity, 0 (silent) to 2.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            AlreadyFittedError: the estimator already holds a successful run.
+            InvalidInputError, InvalidTypeError: bad input (before any cluster work).
+            TrialError: every trial failed; carries the first failure's traceback.
+        """
+        if self._results is not None:
+            raise AlreadyFittedError("This AutoEstimator already holds a finished fit; create a "
+                                     "new one with AutoEstimator.from_torch/from_keras to tune "
+                                     "again.")
+        plan, space, searcher, sched = self._validate(
+            data, epochs, validation_data, metric, metric_mode, metric_threshold, n_sampling,
+            search_space, search_alg, search_alg_params, scheduler, scheduler_params,
+            feature_cols, label_cols, mode, time_budget_s, verbose)
+        results = self._run(plan, space, searcher, sched, n_sampling, time_budget_s, verbose)
+        self._metric, self._search_space = plan.metric, dict(space)
+        self._best = self._pick_best(results, plan.metric)
+        self._results = results
+        return self
+
+    def _validate(self, data: Any, epochs: Any, validation_data: Any, metric: Any,
+                  metric_mode: Any, metric_threshold: Any, n_sampling: Any, search_space: Any,
+                  search_alg: Any, search_alg_params: Any, scheduler: Any,
+                  scheduler_params: Any, feature_cols: Any, label_cols: Any, mode: Any,
+                  time_budget_s: Any, verbose: Any) -> tuple[TrialPlan, Any, Any, Any]:
+        from zoo_tune.data import check_input
+        from zoo_tune.schedulers import create_scheduler
+        from zoo_tune.search import create_search_alg
+
+        if mode is not None:
+            if metric_mode is not None and metric_mode != mode:
+                raise InvalidInputError(f"`mode` is an alias of `metric_mode`; got both with "
+                                        f"different values ({mode!r}, {metric_mode!r}).")
+            metric_mode = mode
+        check_mode(metric_mode)
+        spec = resolve_metric(metric, metric_mode)
+        epochs = _positive_int("epochs", epochs)
+        n_sampling = _positive_int("n_sampling", n_sampling, allow=(-1,))
+        if n_sampling == -1 and time_budget_s is None:
+            raise InvalidInputError("`n_sampling=-1` samples without end: pass `time_budget_s` "
+                                    "to bound the run, or a positive `n_sampling`.")
+        if metric_threshold is not None and (isinstance(metric_threshold, bool) or
+                                             not isinstance(metric_threshold, numbers.Real)):
+            raise InvalidTypeError(f"`metric_threshold` must be a number, but got "
+                                   f"{metric_threshold!r}.")
+        if verbose not in (0, 1, 2):
+            raise InvalidInputError(f"`verbose` must be 0, 1 or 2, but got {verbose!r}.")
+        if feature_cols is not None or label_cols is not None:
+            raise InvalidInputError("`feature_cols` / `label_cols` apply to DataFrame inputs, "
+                                    "which this version does not take yet; pass (x, y) numpy "
+                                    "arrays or a data creator.")
+        if search_space is None:
+            raise InvalidInputError("`search_space` is required: a dict such as "
+                                    "{'lr': hp.loguniform(1e-4, 1e-1)}.")
+        hp_module.validate_space(search_space)
+        framework = self.backend.framework
+        train = check_input(data, "data", framework)
+        if train is None:
+            raise InvalidInputError("`data` is required.")
+        val = check_input(validation_data, "validation_data", framework)
+        searcher = create_search_alg(search_alg, search_alg_params, spec.name, spec.mode)
+        sched = create_scheduler(scheduler, scheduler_params, spec.name, spec.mode)
+        self.backend.check_on_driver(_sample_config(search_space), spec)
+        plan = TrialPlan(self.backend, train, val, spec, epochs,
+                         None if metric_threshold is None else float(metric_threshold),
+                         max(1, int(self.resources_per_trial["cpu"])))
+        return plan, search_space, searcher, sched
+
+    def _storage(self) -> tuple[str, str]:
+        root = self.remote_dir or self.logs_dir
+        if "://" not in root:
+            root = os.path.abspath(os.path.expanduser(root))
+        return root, self.name or time.strftime("zoo_tune_%Y%m%d-%H%M%S")
+
+    def _run(self, plan: TrialPlan, space: Mapping[str, Any], searcher: Any, sched: Any,
+             n_sampling: int, time_budget_s: float | None, verbose: int) -> Any:
+        from ray import tune
+
+        from zoo_tune.cluster import check_fits_a_node, ensure_ray
+        from zoo_tune.data import prepare_input
+
+        # Only improving epochs checkpoint, and each forces a cheap state snapshot: not a
+        # bottleneck worth Ray Tune's warning.
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+        ensure_ray()
+        check_fits_a_node(self.resources_per_trial)
+        plan = TrialPlan(plan.backend, prepare_input(plan.train), prepare_input(plan.validation),
+                         plan.metric, plan.epochs, plan.threshold, plan.cpus)
+        ray_resources = {k: v for k, v in self.resources_per_trial.items() if v}
+        trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), ray_resources)
+        storage, name = self._storage()
+        metric = plan.metric
+        tuner = tune.Tuner(
+            trainable,
+            param_space=hp_module.to_ray_space(space),
+            tune_config=tune.TuneConfig(
+                num_samples=n_sampling, search_alg=searcher, scheduler=sched,
+                reuse_actors=True, time_budget_s=time_budget_s,
+                trial_dirname_creator=_trial_dirname),
+            run_config=tune.RunConfig(
+                name=name, storage_path=storage, verbose=verbose,
+                checkpoint_config=tune.CheckpointConfig(
+                    num_to_keep=1, checkpoint_score_attribute=metric.name,
+                    checkpoint_score_order=metric.mode),
+                failure_config=tune.FailureConfig(max_failures=0)),
+        )
+        results = tuner.fit()
+        self.experiment_path = results.experiment_path
+        return results
+
+    @staticmethod
+    def _pick_best(results: Any, metric: MetricSpec) -> Any:
+        failed = [r for r in results if r.error is not None]
+        for r in failed:
+            logger.warning("Trial %s failed:\n%s", r.path, r.error)
+        reported = [r for r in results if r.error is None and r.metrics_dataframe is not None
+                    and metric.name in r.metrics_dataframe]
+        if not reported:
+            if failed:
+                raise TrialError(f"All {len(failed)} trials failed; the first failure "
+                                 f"({failed[0].path}):\n{failed[0].error}")
+            raise TrialError(f"No trial reported the metric {metric.name!r}.")
+        return results.get_best_result(metric.name, metric.mode, scope="all",
+                                       filter_nan_and_inf=True)
+
+    def _require_fit(self, what: str) -> None:
+        if self._results is None:
+            raise NotFittedError(f"{what} needs a finished fit: call fit(...) first.")
+
+    def get_best_config(self) -> dict[str, Any]:
+        """The config of the trial with the best metric (best epoch), as a new dict.
+
+        Raises:
+            NotFittedError: before a successful ``fit``.
+        """
+        self._require_fit("get_best_config()")
+        return copy.deepcopy(dict(self._best.config))
+
+    def get_best_model(self) -> Any:
+        """The best trial's model with the weights of its best epoch.
+
+        Returns:
+            A ``torch.nn.Module`` (in eval mode) or a ``keras.Model``.
+
+        Raises:
+            NotFittedError: before a successful ``fit``.
+        """
+        self._require_fit("get_best_model()")
+        assert self._metric is not None
+        checkpoint = self._best.get_best_checkpoint(self._metric.name, self._metric.mode)
+        if checkpoint is None:
+            return self.backend.load_model(self.get_best_config(), None)
+        with checkpoint.as_directory() as directory:
+            return self.backend.load_model(self.get_best_config(), directory)
+
+    def get_trial_table(self) -> pd.DataFrame:
+        """Every trial: id, status, config, per-epoch metric, best value and epoch, checkpoint.
+
+        Raises:
+            NotFittedError: before a successful ``fit``.
+        """
+        self._require_fit("get_trial_table()")
+        assert self._metric is not None
+        return trial_table(self._results, self._metric)
+
+    def get_search_space(self) -> dict[str, Any]:
+        """The search space ``fit`` used (``hp`` values), e.g. for :func:`hp.space_to_json`."""
+        self._require_fit("get_search_space()")
+        return dict(self._search_space or {})

@@ -1,0 +1,249 @@
+"""PyTorch backend: build model, optimizer and loss from a config; train, evaluate, save."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from zoo_tune.errors import InvalidInputError, InvalidTypeError, did_you_mean
+from zoo_tune.estimator._backend import (
+    batch_size_of,
+    is_arrays,
+    metric_value,
+    slices,
+)
+from zoo_tune.metrics import MetricSpec
+
+DEFAULT_LR = 1e-3
+_WEIGHTS = "model.pt"
+_OPTIMIZER = "optimizer.pt"
+
+
+def _optimizer_names() -> list[str]:
+    import torch
+
+    return sorted(n for n, c in vars(torch.optim).items()
+                  if inspect.isclass(c) and issubclass(c, torch.optim.Optimizer)
+                  and c is not torch.optim.Optimizer)
+
+
+def _loss_names() -> list[str]:
+    import torch
+
+    base = torch.nn.modules.loss._Loss
+    return sorted(n for n, c in vars(torch.nn).items()
+                  if inspect.isclass(c) and issubclass(c, base) and not n.startswith("_"))
+
+
+def check_optimizer(optimizer: Any) -> None:
+    """Raise unless ``optimizer`` is a ``torch.optim`` class name or a creator callable."""
+    if isinstance(optimizer, str):
+        names = _optimizer_names()
+        if optimizer not in names:
+            raise InvalidInputError(f"Unknown optimizer {optimizer!r}: `optimizer` must be a "
+                                    f"torch.optim class name among {names}, or a creator "
+                                    f"(model, config) -> torch.optim.Optimizer."
+                                    f"{did_you_mean(optimizer, names)}")
+    elif not callable(optimizer):
+        raise InvalidTypeError(f"`optimizer` must be a torch.optim class name or a creator "
+                               f"(model, config) -> Optimizer, but got {optimizer!r}.")
+
+
+def check_loss(loss: Any) -> None:
+    """Raise unless ``loss`` is a ``torch.nn`` loss name, a loss module, or a creator."""
+    import torch
+
+    if isinstance(loss, str):
+        names = _loss_names()
+        if loss not in names:
+            raise InvalidInputError(f"Unknown loss {loss!r}: `loss` must be a torch.nn loss "
+                                    f"class name among {names}, a loss instance, or a creator "
+                                    f"config -> loss.{did_you_mean(loss, names)}")
+    elif not (isinstance(loss, torch.nn.Module) or callable(loss)):
+        raise InvalidTypeError(f"`loss` must be a torch.nn loss name, a loss instance or a "
+                               f"creator config -> loss, but got {loss!r}.")
+
+
+def _to_tensors(arrays: list[np.ndarray]) -> list[Any]:
+    import torch
+
+    with warnings.catch_warnings():  # object-store arrays are read-only; we never write them
+        warnings.simplefilter("ignore", UserWarning)
+        return [torch.from_numpy(a) for a in arrays]
+
+
+def _split_batch(batch: Any) -> tuple[list[Any], list[Any]]:
+    if not isinstance(batch, (list, tuple)) or len(batch) < 2:
+        raise InvalidInputError("A data-creator batch must be (x, y) or (x1, ..., xn, y), but got "
+                                f"{type(batch).__name__}.")
+    *xs, y = batch
+    if len(xs) == 1 and isinstance(xs[0], (list, tuple)):
+        xs = list(xs[0])
+    ys = list(y) if isinstance(y, (list, tuple)) else [y]
+    return list(xs), ys
+
+
+@dataclass
+class TorchState:
+    """One trial's model, optimizer and loss (and the tensors of numpy data)."""
+
+    model: Any
+    optimizer: Any
+    loss: Any
+    tensors: dict[int, Any]
+
+
+class TorchBackend:
+    """Trains a ``torch.nn.Module`` from ``model_creator(config)``.
+
+    Args:
+        model_creator: ``config -> torch.nn.Module``.
+        optimizer: A creator ``(model, config) -> Optimizer`` or a ``torch.optim`` class name
+            (learning rate ``config["lr"]``, default 1e-3).
+        loss: A loss instance, a creator ``config -> loss``, or a ``torch.nn`` loss class name.
+    """
+
+    framework = "torch"
+
+    def __init__(self, model_creator: Callable[[dict], Any], optimizer: Any, loss: Any) -> None:
+        self.model_creator = model_creator
+        self.optimizer = optimizer
+        self.loss = loss
+
+    def _model(self, config: dict[str, Any]) -> Any:
+        import torch
+
+        model = self.model_creator(config)
+        if not isinstance(model, torch.nn.Module):
+            raise InvalidTypeError(f"Expected `model_creator` to return a torch.nn.Module. "
+                                   f"Received: {model!r} of type {type(model).__name__}.")
+        return model
+
+    def _optimizer(self, model: Any, config: dict[str, Any]) -> Any:
+        import torch
+
+        if isinstance(self.optimizer, str):
+            cls = getattr(torch.optim, self.optimizer)
+            return cls(model.parameters(), lr=config.get("lr", DEFAULT_LR))
+        opt = self.optimizer(model, config)
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise InvalidTypeError(f"Expected the `optimizer` creator to return a "
+                                   f"torch.optim.Optimizer. Received: {opt!r} of type "
+                                   f"{type(opt).__name__}.")
+        return opt
+
+    def _loss(self, config: dict[str, Any]) -> Any:
+        import torch
+
+        if isinstance(self.loss, str):
+            return getattr(torch.nn, self.loss)()
+        if isinstance(self.loss, torch.nn.Module):
+            return self.loss
+        if inspect.isclass(self.loss):
+            return self.loss()
+        made = self.loss(config)
+        if not callable(made):
+            raise InvalidTypeError(f"Expected the `loss` creator to return a loss callable. "
+                                   f"Received: {made!r} of type {type(made).__name__}.")
+        return made
+
+    def check_on_driver(self, config: dict[str, Any], metric: MetricSpec) -> None:
+        if metric.source == "framework":
+            raise InvalidInputError(f"Unknown metric {metric.name!r} for a torch model: use a "
+                                    f"built-in metric name or a callable f(y_true, y_pred).")
+        self.build(config)
+
+    def set_threads(self, cpus: int) -> None:
+        import torch
+
+        torch.set_num_threads(max(1, cpus))
+
+    def build(self, config: dict[str, Any]) -> TorchState:
+        model = self._model(config)
+        return TorchState(model, self._optimizer(model, config), self._loss(config), {})
+
+    def _batches(self, state: TorchState, data: Any, batch_size: int, shuffle: bool) -> Any:
+        import torch
+
+        if not is_arrays(data):
+            yield from (_split_batch(b) for b in data)
+            return
+        xs, ys, _, _ = data
+        key = id(xs[0])
+        if key not in state.tensors:
+            state.tensors[key] = (_to_tensors(xs), _to_tensors(ys))
+        txs, tys = state.tensors[key]
+        order = torch.randperm(len(txs[0])) if shuffle else None
+        for idx in slices(len(txs[0]), batch_size, order):
+            yield [t[idx] for t in txs], [t[idx] for t in tys]
+
+    @staticmethod
+    def _loss_value(state: TorchState, outputs: Any, ys: list[Any]) -> Any:
+        outs = list(outputs) if len(ys) > 1 else [outputs]
+        total = 0
+        for out, y in zip(outs, ys):
+            if y.dim() == 1 and out.dim() == 2 and out.shape[1] == 1 and y.is_floating_point():
+                y = y.unsqueeze(1)
+            total = total + state.loss(out, y)
+        return total
+
+    def train_epoch(self, state: TorchState, data: Any, config: dict[str, Any]) -> None:
+        state.model.train()
+        for xs, ys in self._batches(state, data, batch_size_of(config), shuffle=True):
+            state.optimizer.zero_grad()
+            loss = self._loss_value(state, state.model(*xs), ys)
+            loss.backward()
+            state.optimizer.step()
+
+    def evaluate(self, state: TorchState, data: Any, config: dict[str, Any],
+                 metric: MetricSpec) -> float:
+        import torch
+
+        state.model.eval()
+        preds: list[list[np.ndarray]] = []
+        trues: list[list[np.ndarray]] = []
+        loss_sum, rows = 0.0, 0
+        with torch.no_grad():
+            for xs, ys in self._batches(state, data, max(batch_size_of(config), 256), False):
+                outputs = state.model(*xs)
+                n = len(ys[0])
+                if metric.fn is None:
+                    loss_sum += float(self._loss_value(state, outputs, ys)) * n
+                else:
+                    outs = list(outputs) if len(ys) > 1 else [outputs]
+                    preds.append([o.detach().cpu().numpy() for o in outs])
+                    trues.append([y.detach().cpu().numpy() for y in ys])
+                rows += n
+        if rows == 0:
+            raise InvalidInputError("The evaluation data yielded no batches.")
+        if metric.fn is None:
+            return loss_sum / rows
+        return metric_value(metric, [np.concatenate(c) for c in zip(*trues)],
+                            [np.concatenate(c) for c in zip(*preds)])
+
+    def save(self, state: TorchState, directory: str) -> None:
+        import torch
+
+        torch.save(state.model.state_dict(), os.path.join(directory, _WEIGHTS))
+        torch.save(state.optimizer.state_dict(), os.path.join(directory, _OPTIMIZER))
+
+    def restore(self, state: TorchState, directory: str) -> None:
+        import torch
+
+        state.model.load_state_dict(torch.load(os.path.join(directory, _WEIGHTS)))
+        state.optimizer.load_state_dict(torch.load(os.path.join(directory, _OPTIMIZER)))
+
+    def load_model(self, config: dict[str, Any], directory: str | None) -> Any:
+        import torch
+
+        model = self._model(config)
+        if directory is not None:
+            model.load_state_dict(torch.load(os.path.join(directory, _WEIGHTS)))
+        model.eval()
+        return model

@@ -1,0 +1,70 @@
+"""Name -> Ray Tune searcher table, with parameter checking and lazy imports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo_tune._registry import Entry, check_params, takes
+from zoo_tune.errors import InvalidTypeError, unknown_choice
+
+_RAY = "ray.tune.search"
+
+#: Every search algorithm name fit's ``search_alg`` accepts.
+SEARCH_ALGS: dict[str, Entry] = {
+    "random": Entry(f"{_RAY}.basic_variant", "BasicVariantGenerator"),
+    "variant_generator": Entry(f"{_RAY}.basic_variant", "BasicVariantGenerator"),
+    "bayesopt": Entry(f"{_RAY}.bayesopt", "BayesOptSearch", ("bayes_opt",),
+                      "bayesian-optimization", "searchers"),
+    "hyperopt": Entry(f"{_RAY}.hyperopt", "HyperOptSearch", ("hyperopt",), "hyperopt",
+                      "searchers"),
+    "optuna": Entry(f"{_RAY}.optuna", "OptunaSearch", ("optuna",), "optuna", "searchers"),
+    "ax": Entry(f"{_RAY}.ax", "AxSearch", ("ax",), "ax-platform", "ax"),
+    "nevergrad": Entry(f"{_RAY}.nevergrad", "NevergradSearch", ("nevergrad",), "nevergrad",
+                       "searchers"),
+    "zoopt": Entry(f"{_RAY}.zoopt", "ZOOptSearch", ("zoopt",), "zoopt", "searchers"),
+    "hebo": Entry(f"{_RAY}.hebo", "HEBOSearch", ("hebo",), "HEBO", "hebo"),
+    "bohb": Entry(f"{_RAY}.bohb", "TuneBOHB", ("hpbandster", "ConfigSpace"),
+                  "hpbandster ConfigSpace", "searchers"),
+}
+
+
+def search_alg_class(name: str) -> type:
+    """Return the searcher class registered under ``name`` (case-insensitive)."""
+    if not isinstance(name, str) or name.lower() not in SEARCH_ALGS:
+        raise unknown_choice("search_alg", name, SEARCH_ALGS)
+    return SEARCH_ALGS[name.lower()].load(f"search_alg={name!r}")
+
+
+def create_search_alg(search_alg: Any, params: Any, metric: str, mode: str) -> Any:
+    """Build the Ray Tune search algorithm for ``fit``.
+
+    Args:
+        search_alg: ``None`` (random search), a name of :data:`SEARCH_ALGS`, or a Ray Tune
+            ``Searcher`` / ``SearchAlgorithm`` instance (used as given).
+        params: ``search_alg_params``: the class's own arguments besides metric and mode.
+        metric: The metric name the searcher optimises.
+        mode: ``"min"`` or ``"max"``.
+
+    Returns:
+        A searcher instance.
+
+    Raises:
+        InvalidInputError: unknown name or unknown parameter key.
+        MissingDependencyError: the searcher's library is not installed.
+    """
+    from ray.tune.search import SearchAlgorithm, Searcher
+
+    if isinstance(search_alg, (Searcher, SearchAlgorithm)):
+        if params:
+            raise InvalidTypeError("`search_alg_params` only applies to a search_alg given by "
+                                   "name; configure a Searcher instance directly.")
+        return search_alg
+    name = "random" if search_alg is None else search_alg
+    if not isinstance(name, str):
+        raise InvalidTypeError(f"`search_alg` must be a name among {sorted(SEARCH_ALGS)} or a "
+                               f"Ray Tune Searcher, but got {type(name).__name__}.")
+    cls = search_alg_class(name)
+    kwargs = check_params(cls, params, "search_alg_params", f"search_alg {name!r}")
+    if takes(cls, "metric"):
+        kwargs.update(metric=metric, mode=mode)
+    return cls(**kwargs)
