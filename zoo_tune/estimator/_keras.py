@@ -86,6 +86,7 @@ class KerasBackend:
                                         f"one of these.")
 
     def set_threads(self, cpus: int) -> None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow's first import
         import tensorflow as tf
 
         if self._threads_set:

@@ -1,0 +1,255 @@
+"""AutoEstimator.from_torch end to end on real local Ray with real torch training."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from zoo_tune import AutoEstimator, hp
+from zoo_tune.errors import TrialError
+
+pytestmark = pytest.mark.usefixtures("ray_local")
+
+
+def linear(config):
+    return nn.Sequential(nn.Linear(4, config.get("hidden", 8)), nn.ReLU(),
+                         nn.Linear(config.get("hidden", 8), 3))
+
+
+def recording_linear(config, record_dir):
+    """A model creator that records which process built it and its torch thread count."""
+    name = f"{os.getpid()}_{torch.get_num_threads()}_{os.urandom(4).hex()}"
+    path = os.path.join(record_dir, name)
+    open(path, "w").close()
+    return linear(config)
+
+
+def loader_creator(config, x, y):
+    ds = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    return torch.utils.data.DataLoader(ds, batch_size=config.get("batch_size", 32), shuffle=True)
+
+
+def predict(model, x):
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).numpy()
+
+
+def test_numpy_fit_best_model_is_best_epoch_checkpoint(tmp_path, blobs):
+    (x, y), (xv, yv) = blobs
+    est = AutoEstimator.from_torch(model_creator=linear, optimizer="Adam",
+                                   loss="CrossEntropyLoss", logs_dir=str(tmp_path), name="np")
+    est.fit((x, y), validation_data=(xv, yv), epochs=3, metric="accuracy", n_sampling=3,
+            search_space={"lr": hp.loguniform(1e-3, 1e-1), "hidden": hp.choice([4, 8])},
+            verbose=0)
+    table = est.get_trial_table()
+    assert len(table) == 3
+    assert set(table["status"]) == {"TERMINATED"}
+    assert all(len(h) == 3 for h in table["accuracy_history"])
+    best_row = table.loc[table["best_accuracy"].idxmax()]
+    assert est.get_best_config() == best_row["config"]
+    assert best_row["best_accuracy"] == max(best_row["accuracy_history"])
+    # The best model holds exactly the weights of the best epoch's checkpoint ...
+    model = est.get_best_model()
+    from_ckpt = linear(best_row["config"])
+    from_ckpt.load_state_dict(torch.load(os.path.join(best_row["checkpoint"], "model.pt")))
+    from_ckpt.eval()
+    np.testing.assert_array_equal(predict(model, xv), predict(from_ckpt, xv))
+    # ... and so reproduces the best epoch's validation accuracy.
+    accuracy = float((predict(model, xv).argmax(1) == yv).mean())
+    assert accuracy == pytest.approx(best_row["best_accuracy"])
+    assert accuracy > 0.8
+    # Storage keeps one checkpoint per trial: the best epoch's.
+    for _, row in table.iterrows():
+        ckpts = [d for d in os.listdir(row["logdir"]) if d.startswith("checkpoint_")]
+        assert len(ckpts) == 1
+
+
+def test_creators_and_loader(tmp_path, blobs):
+    (x, y), (xv, yv) = blobs
+    train = functools.partial(loader_creator, x=x, y=y)
+    val_loader = loader_creator({"batch_size": 64}, xv, yv)
+
+    def optim_creator(model, config):
+        return torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9)
+
+    est = AutoEstimator.from_torch(model_creator=linear, optimizer=optim_creator,
+                                   loss=lambda config: nn.CrossEntropyLoss(),
+                                   logs_dir=str(tmp_path))
+    est.fit(train, validation_data=val_loader, epochs=2, metric="accuracy", n_sampling=2,
+            search_space={"lr": hp.uniform(0.05, 0.1), "batch_size": hp.choice([16, 32])},
+            verbose=0)
+    table = est.get_trial_table()
+    assert len(table) == 2 and set(table["status"]) == {"TERMINATED"}
+    assert table["best_accuracy"].max() > 0.8
+    assert all(0.05 <= c["lr"] < 0.1 and c["batch_size"] in (16, 32) for c in table["config"])
+
+
+class TwoInTwoOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(2, 8), nn.Linear(2, 8)
+        self.cls, self.reg = nn.Linear(16, 3), nn.Linear(16, 1)
+
+    def forward(self, xa, xb):
+        h = torch.relu(torch.cat([self.a(xa), self.b(xb)], dim=1))
+        return self.cls(h), self.reg(h)
+
+
+class MultiLoss(nn.Module):
+    """CrossEntropy for the class output, MSE for the regression output."""
+
+    def forward(self, out, y):
+        if y.dtype == torch.int64:
+            return nn.functional.cross_entropy(out, y)
+        return nn.functional.mse_loss(out, y)
+
+
+def test_multi_input_multi_output(tmp_path, blobs):
+    (x, y), (xv, yv) = blobs
+    xs, ys = [x[:, :2], x[:, 2:]], [y, x.sum(axis=1)]
+    est = AutoEstimator.from_torch(model_creator=lambda c: TwoInTwoOut(), optimizer="Adam",
+                                   loss=MultiLoss(), logs_dir=str(tmp_path))
+    est.fit((xs, ys), validation_data=([xv[:, :2], xv[:, 2:]], [yv, xv.sum(axis=1)]),
+            epochs=2, metric="loss", search_space={"lr": hp.choice([0.01, 0.05])},
+            n_sampling=2, verbose=0)
+    table = est.get_trial_table()
+    assert len(table) == 2
+    histories = table["loss_history"].tolist()
+    assert all(len(h) == 2 and np.isfinite(h).all() for h in histories)
+    assert est.get_best_config()["lr"] in (0.01, 0.05)
+
+
+def test_grid_times_n_sampling_and_threshold(tmp_path, blobs):
+    (x, y), (xv, yv) = blobs
+    est = AutoEstimator.from_torch(model_creator=linear, optimizer="Adam", loss="CrossEntropyLoss",
+                                   logs_dir=str(tmp_path))
+    est.fit((x, y), validation_data=(xv, yv), epochs=4, metric="accuracy",
+            metric_threshold=0.0, n_sampling=2,
+            search_space={"hidden": hp.grid_search([4, 8, 16]), "lr": hp.uniform(1e-3, 1e-2)},
+            verbose=0)
+    table = est.get_trial_table()
+    assert len(table) == 6
+    assert sorted(c["hidden"] for c in table["config"]) == [4, 4, 8, 8, 16, 16]
+    assert list(table["epochs"]) == [1] * 6  # every trial reached 0.0 after its first epoch
+
+
+def test_custom_metric_and_mode_alias(tmp_path, blobs):
+    (x, y), (xv, yv) = blobs
+
+    def error_rate(y_true, y_pred):
+        return float((np.asarray(y_pred).argmax(1) != y_true).mean())
+
+    est = AutoEstimator.from_torch(model_creator=linear, optimizer="Adam",
+                                   loss="CrossEntropyLoss", logs_dir=str(tmp_path))
+    est.fit((x, y), validation_data=(xv, yv), epochs=2, metric=error_rate, mode="min",
+            search_space={"lr": hp.choice([1e-4, 5e-2])}, n_sampling=2, verbose=0)
+    table = est.get_trial_table()
+    best = table.loc[table["best_error_rate"].idxmin()]
+    assert est.get_best_config() == best["config"]
+    model = est.get_best_model()
+    assert error_rate(yv, predict(model, xv)) == pytest.approx(best["best_error_rate"])
+
+
+def test_workers_reused_and_threads_follow_resources(tmp_path, blobs):
+    (x, y), _ = blobs
+    record = tmp_path / "record"
+    record.mkdir()
+    creator = functools.partial(recording_linear, record_dir=str(record))
+    est = AutoEstimator.from_torch(model_creator=creator, optimizer="Adam",
+                                   loss="CrossEntropyLoss", logs_dir=str(tmp_path),
+                                   resources_per_trial={"cpu": 2})
+    est.fit((x, y), epochs=1, metric="accuracy", n_sampling=5,
+            search_space={"lr": hp.uniform(1e-3, 1e-2)}, verbose=0)
+    builds = [name.split("_") for name in os.listdir(record)]
+    trial_builds = [b for b in builds if int(b[0]) != os.getpid()]
+    assert len(trial_builds) == 5
+    assert len({b[0] for b in trial_builds}) == 1  # one trial at a time: one reused process
+    assert {b[1] for b in trial_builds} == {"2"}  # torch threads = resources_per_trial cpu
+
+
+def test_numpy_data_is_put_once(tmp_path, blobs, monkeypatch):
+    import ray
+
+    (x, y), (xv, yv) = blobs
+    puts = []
+    real_put = ray.put
+
+    def counting_put(value, *args, **kwargs):
+        puts.append(type(value))
+        return real_put(value, *args, **kwargs)
+
+    monkeypatch.setattr(ray, "put", counting_put)
+    est = AutoEstimator.from_torch(model_creator=linear, optimizer="Adam",
+                                   loss="CrossEntropyLoss", logs_dir=str(tmp_path))
+    est.fit((x, y), validation_data=(xv, yv), epochs=1, metric="accuracy", n_sampling=4,
+            search_space={"lr": hp.uniform(1e-3, 1e-2)}, verbose=0)
+    # One put for the training arrays, one for the validation arrays, whatever the trial count.
+    assert puts.count(tuple) == 2
+
+
+def test_object_store_arrays_are_read_zero_copy(blobs):
+    import ray
+
+    from zoo_tune.data import check_input, prepare_input
+
+    (x, y), _ = blobs
+    trial_input = prepare_input(check_input((x, y), "data", "torch"))
+
+    @ray.remote
+    def inspect(inp):
+        xs, ys = inp.arrays()
+        return [(a.flags.writeable, a.flags.owndata, a.dtype.str) for a in xs + ys]
+
+    flags = ray.get(inspect.remote(trial_input))
+    # Not writable and not owning its buffer: a view on shared object-store memory.
+    assert flags == [(False, False, "<f4"), (False, False, "<i8")]
+
+
+def failing_creator(config):
+    if config["hidden"] == 16:
+        raise ArithmeticError("hidden=16 is cursed")
+    return linear(config)
+
+
+def test_failed_trial_reports_its_own_traceback(tmp_path, blobs):
+    (x, y), _ = blobs
+    est = AutoEstimator.from_torch(model_creator=failing_creator, optimizer="Adam",
+                                   loss="CrossEntropyLoss", logs_dir=str(tmp_path))
+    est.fit((x, y), epochs=1, metric="accuracy", verbose=0,
+            search_space={"hidden": hp.grid_search([4, 16])} | {"lr": 0.01})
+    table = est.get_trial_table().set_index(table_key := "status", drop=False)
+    assert sorted(table[table_key]) == ["ERROR", "TERMINATED"]
+    error = table.loc["ERROR", "error"]
+    assert "hidden=16 is cursed" in error and "failing_creator" in error
+    assert est.get_best_config()["hidden"] == 4
+
+
+class Exploding(nn.Module):
+    """Builds fine (so the driver's check passes) and fails in its first forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(4, 3)
+
+    def forward(self, x):
+        raise ArithmeticError("no trial survives")
+
+
+def always_failing(config):
+    return Exploding()
+
+
+def test_all_trials_failing_raises_with_traceback(tmp_path, blobs):
+    (x, y), _ = blobs
+    est = AutoEstimator.from_torch(model_creator=always_failing, optimizer="Adam",
+                                   loss="CrossEntropyLoss", logs_dir=str(tmp_path))
+    with pytest.raises(TrialError, match="no trial survives") as info:
+        est.fit((x, y), epochs=1, metric="accuracy", n_sampling=2, verbose=0,
+                search_space={"lr": hp.uniform(1e-3, 1e-2)})
+    assert "in forward" in str(info.value)  # the trial's own traceback
+    assert "All 2 trials failed" in str(info.value)
