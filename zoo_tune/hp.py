@@ -74,7 +74,8 @@ class Param:
         return isinstance(other, Param) and self.to_dict() == other.to_dict()
 
     def __hash__(self) -> int:
-        return hash(json.dumps(self.to_dict(), sort_keys=True, default=repr))
+        # Equal Params must hash equal: uniform(0, 1) == uniform(0.0, 1.0), so hash no values.
+        return hash((self.kind, tuple(sorted(self.args))))
 
 
 def _number(name: str, value: Any) -> float:
@@ -282,6 +283,15 @@ def _ray_choice_n(categories: list[Any], min_items: int, max_items: int) -> Any:
     return tune.sample_from(draw)
 
 
+def _grid_bounds(lower: float, upper: float, q: float) -> dict[str, float]:
+    """``lower`` and ``upper`` moved inwards onto multiples of ``q``.
+
+    Ray's float ``quantized`` rejects bounds that are not multiples of ``q``; its sampler draws
+    from these inward-rounded bounds anyway, so the values drawn are unchanged.
+    """
+    return {"lower": math.ceil(lower / q - 1e-9) * q, "upper": math.floor(upper / q + 1e-9) * q}
+
+
 def _ray(name: str, *keys: str, **fixed: Any) -> Callable[..., Any]:
     def build(**args: Any) -> Any:
         from ray import tune
@@ -293,11 +303,12 @@ def _ray(name: str, *keys: str, **fixed: Any) -> Callable[..., Any]:
 
 _TO_RAY: dict[str, Callable[..., Any]] = {
     "uniform": _ray("uniform", "lower", "upper"),
-    "quniform": _ray("quniform", "lower", "upper", "q"),
+    "quniform": lambda lower, upper, q: _ray("quniform", "lower", "upper", "q")(
+        **_grid_bounds(lower, upper, q), q=q),
     "loguniform": lambda lower, upper, base: _ray("loguniform", "lower", "upper")(
         lower=lower, upper=upper),
     "qloguniform": lambda lower, upper, q, base: _ray("qloguniform", "lower", "upper", "q")(
-        lower=lower, upper=upper, q=q),
+        **_grid_bounds(lower, upper, q), q=q),
     "randn": _ray("randn", "mean", "sd"),
     "qrandn": _ray("qrandn", "mean", "sd", "q"),
     "randint": _ray("randint", "lower", "upper"),
@@ -313,8 +324,14 @@ _TO_RAY: dict[str, Callable[..., Any]] = {
 
 def _function_to_json(func: Callable[..., Any]) -> dict[str, str]:
     module, qualname = getattr(func, "__module__", None), getattr(func, "__qualname__", "")
-    if module and "<" not in qualname and module != "__main__":
-        return {"func": f"{module}:{qualname}"}
+    if module and qualname and "<" not in qualname and module != "__main__":
+        path = {"func": f"{module}:{qualname}"}
+        try:
+            # Bound methods, partials and callable objects do not come back by path: pickle.
+            if _function_from_json(path) is func:
+                return path
+        except (ImportError, AttributeError):
+            pass
     import cloudpickle
 
     return {"pickle": base64.b64encode(cloudpickle.dumps(func)).decode("ascii")}
