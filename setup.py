@@ -21,7 +21,11 @@ SEARCHERS = [
     "zoopt>=0.4.2",
     "hpbandster>=0.7.4",
     "ConfigSpace>=0.7",
+    "GPy>=1.10",  # pb2 scheduler
 ]
+# Ray Tune 2.60's AxSearch reads Objective.metric, which ax-platform 1.3 removed.
+AX = ["ax-platform>=1.0,<1.3"]
+# HEBO pins numpy<1.25 and pandas<2: it cannot live beside numpy 2, so no extra installs it.
 DEV = ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "scikit-learn>=1.3", "psutil>=5.9"]
 
 setup(
@@ -38,10 +42,11 @@ setup(
         "keras": KERAS,
         "spark": SPARK,
         "searchers": SEARCHERS,
+        "ax": AX,
         "examples": ["scikit-learn>=1.3"],
         "dev": DEV,
-        "test": TORCH + KERAS + DEV,
-        "all": TORCH + KERAS + SPARK + SEARCHERS + DEV,
+        "test": TORCH + KERAS + SEARCHERS + AX + DEV,
+        "all": TORCH + KERAS + SPARK + SEARCHERS + AX + DEV,
     },
     entry_points={"console_scripts": []},
     classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: Apache Software License"],
