@@ -29,3 +29,23 @@ def blobs():
     y = rng.integers(0, 3, size=300)
     x = centers[y] + rng.normal(scale=0.6, size=(300, 4))
     return (x[:240].astype(np.float32), y[:240]), (x[240:].astype(np.float32), y[240:])
+
+
+@pytest.fixture
+def small_job(tmp_path, blobs):
+    """Run a small real tuning job (torch MLP on blobs) with the given fit arguments."""
+    from tests._helpers import SMALL_SPACE_BOUNDS, sgd_creator, small_linear
+    from zoo_tune import AutoEstimator, hp
+
+    def run(name="job", **fit_kwargs):
+        (x, y), (xv, yv) = blobs
+        est = AutoEstimator.from_torch(model_creator=small_linear, optimizer=sgd_creator,
+                                       loss="CrossEntropyLoss", logs_dir=str(tmp_path),
+                                       name=name)
+        args = {"epochs": 2, "n_sampling": 4, "metric": "accuracy", "verbose": 0,
+                "search_space": {k: hp.uniform(*b) for k, b in SMALL_SPACE_BOUNDS.items()}}
+        args.update(fit_kwargs)
+        est.fit((x, y), validation_data=(xv, yv), **args)
+        return est
+
+    return run

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import logging
 import numbers
 import os
@@ -21,7 +23,7 @@ from zoo_tune.errors import (
     TrialError,
 )
 from zoo_tune.estimator._backend import Backend
-from zoo_tune.estimator._trainable import TrialPlan, run_trial
+from zoo_tune.estimator._trainable import TrialPlan, reached, run_trial
 from zoo_tune.metrics import MetricSpec, check_mode, resolve_metric
 from zoo_tune.results import trial_table
 
@@ -46,6 +48,35 @@ def _sample_config(space: Mapping[str, Any]) -> dict[str, Any]:
     for _, config in generate_variants(hp_module.to_ray_space(space)):
         return config
     raise InvalidInputError("`search_space` produced no configuration.")
+
+
+def _check_pairing(searcher: Any, scheduler: Any, n_sampling: int,
+                   space: Mapping[str, Any]) -> None:
+    """Scheduler rules Ray Tune would only enforce once trials are being added."""
+    from ray.tune.schedulers import HyperBandForBOHB, PopulationBasedTrainingReplay
+
+    if isinstance(scheduler, HyperBandForBOHB) and type(searcher).__name__ != "TuneBOHB":
+        raise InvalidInputError(f"scheduler='hb_bohb' must be paired with search_alg='bohb', "
+                                f"but got search_alg {type(searcher).__name__}; pass "
+                                f"search_alg='bohb' or another scheduler.")
+    grid = any(isinstance(v, hp_module.Param) and v.kind == "grid_search" for v in space.values())
+    if isinstance(scheduler, PopulationBasedTrainingReplay) and (n_sampling != 1 or grid):
+        raise InvalidInputError("scheduler='pbt_replay' replays one trial's schedule: pass "
+                                "n_sampling=1 and no hp.grid_search.")
+
+
+def _clones_trials(scheduler: Any) -> bool:
+    """Whether ``scheduler`` restarts trials from their latest checkpoint (PBT family)."""
+    from ray.tune.schedulers import PopulationBasedTraining, PopulationBasedTrainingReplay
+
+    return isinstance(scheduler, (PopulationBasedTraining, PopulationBasedTrainingReplay))
+
+
+def _finished(plan: TrialPlan, trial_id: str, result: dict[str, Any]) -> bool:
+    """Tune stopper: the trial has run its epochs or reached the metric threshold."""
+    value = result.get(plan.metric.name)
+    return result.get("training_iteration", 0) >= plan.epochs or (
+        value is not None and reached(float(value), plan.threshold, plan.metric.mode))
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -252,12 +283,16 @@ class AutoEstimator:
         if train is None:
             raise InvalidInputError("`data` is required.")
         val = check_input(validation_data, "validation_data", framework)
-        searcher = create_search_alg(search_alg, search_alg_params, spec.name, spec.mode)
-        sched = create_scheduler(scheduler, scheduler_params, spec.name, spec.mode)
+        searcher = create_search_alg(search_alg, search_alg_params, spec.name, spec.mode,
+                                     n_sampling)
+        sched = create_scheduler(scheduler, scheduler_params, spec.name, spec.mode, epochs,
+                                 search_space)
+        _check_pairing(searcher, sched, n_sampling, search_space)
         self.backend.check_on_driver(_sample_config(search_space), spec)
         plan = TrialPlan(self.backend, train, val, spec, epochs,
                          None if metric_threshold is None else float(metric_threshold),
-                         max(1, int(self.resources_per_trial["cpu"])))
+                         max(1, int(self.resources_per_trial["cpu"])),
+                         checkpoint_every_epoch=_clones_trials(sched))
         return plan, search_space, searcher, sched
 
     def _storage(self) -> tuple[str, str]:
@@ -278,8 +313,8 @@ class AutoEstimator:
         os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
         ensure_ray()
         check_fits_a_node(self.resources_per_trial)
-        plan = TrialPlan(plan.backend, prepare_input(plan.train), prepare_input(plan.validation),
-                         plan.metric, plan.epochs, plan.threshold, plan.cpus)
+        plan = dataclasses.replace(plan, train=prepare_input(plan.train),
+                                   validation=prepare_input(plan.validation))
         ray_resources = {k: v for k, v in self.resources_per_trial.items() if v}
         trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), ray_resources)
         storage, name = self._storage()
@@ -293,8 +328,14 @@ class AutoEstimator:
                 trial_dirname_creator=_trial_dirname),
             run_config=tune.RunConfig(
                 name=name, storage_path=storage, verbose=verbose,
+                # The trial ends itself too; telling Tune lets it stop a finished trial before
+                # a scheduler acts on its last result (PBT would otherwise clone into it).
+                stop=functools.partial(_finished, plan),
+                # One checkpoint per trial: its best epoch's. Population based schedulers
+                # restore other trials' recent checkpoints, so there every one is kept.
                 checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=1, checkpoint_score_attribute=metric.name,
+                    num_to_keep=None if plan.checkpoint_every_epoch else 1,
+                    checkpoint_score_attribute=metric.name,
                     checkpoint_score_order=metric.mode),
                 failure_config=tune.FailureConfig(max_failures=0)),
         )

@@ -234,10 +234,19 @@ class TorchBackend:
         torch.save(state.optimizer.state_dict(), os.path.join(directory, _OPTIMIZER))
 
     def restore(self, state: TorchState, directory: str) -> None:
+        """Load weights and optimizer state, keeping this config's optimizer settings.
+
+        A scheduler may restore another trial's checkpoint under a perturbed config (PBT):
+        the moment buffers come from the checkpoint, ``lr`` and friends from the config.
+        """
         import torch
 
         state.model.load_state_dict(torch.load(os.path.join(directory, _WEIGHTS)))
+        fresh = [{k: v for k, v in group.items() if k != "params"}
+                 for group in state.optimizer.param_groups]
         state.optimizer.load_state_dict(torch.load(os.path.join(directory, _OPTIMIZER)))
+        for group, settings in zip(state.optimizer.param_groups, fresh):
+            group.update(settings)
 
     def load_model(self, config: dict[str, Any], directory: str | None) -> Any:
         import torch

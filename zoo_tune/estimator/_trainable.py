@@ -28,6 +28,8 @@ class TrialPlan:
         epochs: Epochs per trial.
         threshold: Stop the trial once the metric reaches this value.
         cpus: CPUs per trial, used as the framework's thread count.
+        checkpoint_every_epoch: Checkpoint each epoch, not only improving ones: population
+            based schedulers clone a trial from its latest state.
     """
 
     backend: Backend
@@ -37,6 +39,7 @@ class TrialPlan:
     epochs: int
     threshold: float | None
     cpus: int
+    checkpoint_every_epoch: bool = False
 
 
 def improves(value: float, best: float | None, mode: str) -> bool:
@@ -56,9 +59,11 @@ def reached(value: float, threshold: float | None, mode: str) -> bool:
 def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     """Train ``plan.epochs`` epochs, report the metric each epoch, checkpoint improvements.
 
-    Only epochs that improve the trial's best metric write a checkpoint, so the kept
-    checkpoint is always the best epoch's. A checkpoint handed back by a scheduler (PBT)
-    is restored first and training resumes after its epoch.
+    Only epochs that improve the trial's best metric write a checkpoint (every epoch under
+    population based training), so the kept checkpoint is always the best epoch's. A
+    checkpoint handed back by a scheduler (PBT cloning a better trial) is restored first,
+    with this trial's own, possibly perturbed, hyper-parameters; training resumes after its
+    epoch.
     """
     from ray import tune
 
@@ -78,11 +83,13 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         backend.train_epoch(state, train, config)
         value = backend.evaluate(state, val, config, metric)
         result = {metric.name: value, EPOCH_KEY: epoch}
-        if improves(value, best, metric.mode):
+        improved = improves(value, best, metric.mode)
+        if improved:
             best = value
+        if improved or plan.checkpoint_every_epoch:
             with tempfile.TemporaryDirectory(prefix="zoo_tune_ckpt_") as directory:
                 backend.save(state, directory)
-                _write_progress(directory, epoch, best)
+                _write_progress(directory, epoch, value if best is None else best)
                 tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
         else:
             tune.report(result)
