@@ -62,3 +62,21 @@ def test_reference_manual_bayesopt_example(small_job):
                     mode="min", search_alg="bayesopt")
     table = assert_contract(est, metric="mean_loss", check_bounds=False)
     assert all(0 <= c["width"] <= 20 and -100 <= c["height"] <= 100 for c in table["config"])
+
+
+@pytest.mark.slow
+def test_reference_manual_skopt_asynchyperband_example(small_job):
+    """Section 4.4 of the Orca manual, as written: skopt with AsyncHyperBand and its params."""
+    from zoo_tune import hp
+
+    scheduler_params = dict(
+        max_t=50,
+        grace_period=1,
+        reduction_factor=3,
+        brackets=3,
+    )
+    search_space = {"lr": hp.uniform(0.005, 0.2), "momentum": hp.uniform(0.5, 0.95)}
+    est = small_job(name="manual_skopt", search_space=search_space, metric="mean_loss",
+                    mode="min", search_alg="skopt", scheduler="AsyncHyperBand",
+                    scheduler_params=scheduler_params)
+    assert_contract(est, metric="mean_loss")
