@@ -253,3 +253,49 @@ def test_all_trials_failing_raises_with_traceback(tmp_path, blobs):
                 search_space={"lr": hp.uniform(1e-3, 1e-2)})
     assert "in forward" in str(info.value)  # the trial's own traceback
     assert "All 2 trials failed" in str(info.value)
+
+
+def test_new_process_opens_experiment_from_its_path(tmp_path, blobs):
+    import json
+    import subprocess
+    import sys
+
+    (x, y), (xv, yv) = blobs
+    est = AutoEstimator.from_torch(model_creator=linear, optimizer="Adam",
+                                   loss="CrossEntropyLoss", logs_dir=str(tmp_path), name="kept")
+    est.fit((x, y), validation_data=(xv, yv), epochs=2, metric="accuracy", n_sampling=3,
+            search_space={"lr": hp.loguniform(1e-3, 1e-1)}, verbose=0)
+    assert est.experiment_path == str(tmp_path / "kept")
+    np.save(tmp_path / "xv.npy", xv)
+    code = (
+        "import json, sys, numpy as np, torch\n"
+        "from zoo_tune import AutoEstimator\n"
+        f"est = AutoEstimator.load({est.experiment_path!r})\n"
+        f"x = torch.from_numpy(np.load({str(tmp_path / 'xv.npy')!r}))\n"
+        "pred = est.get_best_model()(x).argmax(1).tolist()\n"
+        "print(json.dumps({'config': est.get_best_config(), 'pred': pred,\n"
+        "                  'trials': len(est.get_trial_table())}))\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=root, timeout=300, env={**os.environ, "PYTHONPATH": root})
+    assert out.returncode == 0, out.stderr[-3000:]
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded["config"] == est.get_best_config()
+    assert loaded["trials"] == 3
+    assert loaded["pred"] == predict(est.get_best_model(), xv).argmax(1).tolist()
+
+
+def test_load_rejects_a_folder_without_experiment(tmp_path):
+    from zoo_tune.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="holds no zoo_tune experiment"):
+        AutoEstimator.load(str(tmp_path))
+
+
+def test_unsupported_storage_scheme_lists_supported(tmp_path):
+    from zoo_tune.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=r"Unsupported storage scheme 'gs'.*'local'"):
+        AutoEstimator.from_torch(model_creator=linear, optimizer="Adam", loss="L1Loss",
+                                 logs_dir="gs://bucket/runs")

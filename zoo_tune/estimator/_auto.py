@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import json
 import logging
 import numbers
 import os
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,7 +27,7 @@ from zoo_tune.errors import (
 from zoo_tune.estimator._backend import Backend
 from zoo_tune.estimator._trainable import TrialPlan, reached, run_trial
 from zoo_tune.metrics import MetricSpec, check_mode, resolve_metric
-from zoo_tune.results import trial_table
+from zoo_tune.results import TrialRecord, best_trial, read_trials, trial_table
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +85,24 @@ def _trial_dirname(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
+#: Files zoo_tune writes beside Ray Tune's experiment state.
+META_FILE = "zoo_tune_experiment.json"
+STATE_FILE = "zoo_tune_estimator.pkl"
+
+
+def _write_experiment_meta(store: Any, name: str, plan: TrialPlan,
+                           space: Mapping[str, Any]) -> None:
+    """Write what :meth:`AutoEstimator.load` needs, before the first trial starts."""
+    import cloudpickle
+
+    meta = {"framework": plan.backend.framework, "metric": plan.metric.name,
+            "mode": plan.metric.mode, "epochs": plan.epochs,
+            "search_space": json.loads(hp_module.space_to_json(space))}
+    store.write_bytes(f"{name}/{META_FILE}", json.dumps(meta, indent=1).encode("utf-8"))
+    state = {"backend": plan.backend, "metric": plan.metric, "space": dict(space)}
+    store.write_bytes(f"{name}/{STATE_FILE}", cloudpickle.dumps(state))
+
+
 class AutoEstimator:
     """Distributed hyper-parameter tuning of a PyTorch or Keras model on Ray Tune.
 
@@ -106,14 +126,18 @@ class AutoEstimator:
         for key, value in (("logs_dir", logs_dir), ("name", name), ("remote_dir", remote_dir)):
             if value is not None and (not isinstance(value, str) or not value):
                 raise InvalidTypeError(f"`{key}` must be a non-empty string, but got {value!r}.")
+        from zoo_tune.storage import resolve_storage
+
+        self._storage = resolve_storage(remote_dir or logs_dir)  # scheme checked up front
         self.backend = backend
         self.logs_dir = logs_dir
         self.remote_dir = remote_dir
         self.name = name
         self.resources_per_trial = normalize_resources(resources_per_trial)
-        self._results: Any = None
+        self._records: list[TrialRecord] | None = None
         self._metric: MetricSpec | None = None
-        self._best: Any = None
+        self._best: TrialRecord | None = None
+        self._experiment_dir: str | None = None
         self._search_space: dict[str, Any] | None = None
         self.experiment_path: str | None = None
 
@@ -229,7 +253,7 @@ class AutoEstimator:
             InvalidInputError, InvalidTypeError: bad input (before any cluster work).
             TrialError: every trial failed; carries the first failure's traceback.
         """
-        if self._results is not None:
+        if self._records is not None:
             raise AlreadyFittedError("This AutoEstimator already holds a finished fit; create a "
                                      "new one with AutoEstimator.from_torch/from_keras to tune "
                                      "again.")
@@ -237,10 +261,10 @@ class AutoEstimator:
             data, epochs, validation_data, metric, metric_mode, metric_threshold, n_sampling,
             search_space, search_alg, search_alg_params, scheduler, scheduler_params,
             feature_cols, label_cols, mode, time_budget_s, verbose)
-        results = self._run(plan, space, searcher, sched, n_sampling, time_budget_s, verbose)
+        self._run(plan, space, searcher, sched, n_sampling, time_budget_s, verbose)
         self._metric, self._search_space = plan.metric, dict(space)
-        self._best = self._pick_best(results, plan.metric)
-        self._results = results
+        self._records = read_trials(self._storage.filesystem, self._experiment_dir)
+        self._best = self._pick_best(self._records, plan.metric)
         return self
 
     def _validate(self, data: Any, epochs: Any, validation_data: Any, metric: Any,
@@ -295,14 +319,8 @@ class AutoEstimator:
                          checkpoint_every_epoch=_clones_trials(sched))
         return plan, search_space, searcher, sched
 
-    def _storage(self) -> tuple[str, str]:
-        root = self.remote_dir or self.logs_dir
-        if "://" not in root:
-            root = os.path.abspath(os.path.expanduser(root))
-        return root, self.name or time.strftime("zoo_tune_%Y%m%d-%H%M%S")
-
     def _run(self, plan: TrialPlan, space: Mapping[str, Any], searcher: Any, sched: Any,
-             n_sampling: int, time_budget_s: float | None, verbose: int) -> Any:
+             n_sampling: int, time_budget_s: float | None, verbose: int) -> None:
         from ray import tune
 
         from zoo_tune.cluster import check_fits_a_node, ensure_ray
@@ -317,8 +335,10 @@ class AutoEstimator:
                                    validation=prepare_input(plan.validation))
         ray_resources = {k: v for k, v in self.resources_per_trial.items() if v}
         trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), ray_resources)
-        storage, name = self._storage()
+        store = self._storage
+        name = self.name or time.strftime("zoo_tune_%Y%m%d-%H%M%S")
         metric = plan.metric
+        _write_experiment_meta(store, name, plan, space)
         tuner = tune.Tuner(
             trainable,
             param_space=hp_module.to_ray_space(space),
@@ -327,7 +347,8 @@ class AutoEstimator:
                 reuse_actors=True, time_budget_s=time_budget_s,
                 trial_dirname_creator=_trial_dirname),
             run_config=tune.RunConfig(
-                name=name, storage_path=storage, verbose=verbose,
+                name=name, storage_path=store.path, storage_filesystem=store.fs,
+                verbose=verbose,
                 # The trial ends itself too; telling Tune lets it stop a finished trial before
                 # a scheduler acts on its last result (PBT would otherwise clone into it).
                 stop=functools.partial(_finished, plan),
@@ -339,27 +360,61 @@ class AutoEstimator:
                     checkpoint_score_order=metric.mode),
                 failure_config=tune.FailureConfig(max_failures=0)),
         )
-        results = tuner.fit()
-        self.experiment_path = results.experiment_path
-        return results
+        tuner.fit()
+        self._experiment_dir = store.join(name)
+        self.experiment_path = f"{store.uri.rstrip('/')}/{name}"
 
     @staticmethod
-    def _pick_best(results: Any, metric: MetricSpec) -> Any:
-        failed = [r for r in results if r.error is not None]
+    def _pick_best(records: list[TrialRecord], metric: MetricSpec) -> TrialRecord:
+        failed = [r for r in records if r.error]
         for r in failed:
-            logger.warning("Trial %s failed:\n%s", r.path, r.error)
-        reported = [r for r in results if r.error is None and r.metrics_dataframe is not None
-                    and metric.name in r.metrics_dataframe]
-        if not reported:
+            logger.warning("Trial %s failed:\n%s", r.trial_id, r.error)
+        best = best_trial([r for r in records if not r.error], metric)
+        if best is None:
             if failed:
-                raise TrialError(f"All {len(failed)} trials failed; the first failure "
-                                 f"({failed[0].path}):\n{failed[0].error}")
+                raise TrialError(f"All {len(failed)} trials failed; the first failure (trial "
+                                 f"{failed[0].trial_id}, {failed[0].path}):\n{failed[0].error}")
             raise TrialError(f"No trial reported the metric {metric.name!r}.")
-        return results.get_best_result(metric.name, metric.mode, scope="all",
-                                       filter_nan_and_inf=True)
+        return best
+
+    @classmethod
+    def load(cls, uri: str) -> AutoEstimator:
+        """Open a finished (or interrupted) experiment from its folder or URI alone.
+
+        Args:
+            uri: The experiment folder, ``<logs_dir>/<name>`` (``experiment_path``).
+
+        Returns:
+            A fitted estimator: trial table, best config and best model are readable;
+            ``fit`` raises on it.
+
+        Raises:
+            InvalidInputError: ``uri`` holds no zoo_tune experiment.
+
+        Example:
+            >>> est = AutoEstimator.load("/tmp/zoo_tune_logs/digits_cnn")  # doctest: +SKIP
+            >>> est.get_best_config()  # doctest: +SKIP
+        """
+        import cloudpickle
+
+        from zoo_tune.storage import resolve_storage
+
+        store = resolve_storage(uri)
+        if not store.exists(STATE_FILE):
+            raise InvalidInputError(f"{uri!r} holds no zoo_tune experiment: expected "
+                                    f"{STATE_FILE} and Ray Tune's experiment_state-*.json "
+                                    f"there (pass <logs_dir>/<name>).")
+        state = cloudpickle.loads(store.read_bytes(STATE_FILE))
+        parent, name = store.uri.rstrip("/").rsplit("/", 1)
+        est = cls(state["backend"], logs_dir=parent, name=name)
+        est._metric, est._search_space = state["metric"], state["space"]
+        est._records = read_trials(store.filesystem, store.path)
+        est._best = cls._pick_best(est._records, state["metric"])
+        est._experiment_dir, est.experiment_path = store.path, store.uri
+        return est
 
     def _require_fit(self, what: str) -> None:
-        if self._results is None:
+        if self._records is None:
             raise NotFittedError(f"{what} needs a finished fit: call fit(...) first.")
 
     def get_best_config(self) -> dict[str, Any]:
@@ -381,12 +436,18 @@ class AutoEstimator:
             NotFittedError: before a successful ``fit``.
         """
         self._require_fit("get_best_model()")
-        assert self._metric is not None
-        checkpoint = self._best.get_best_checkpoint(self._metric.name, self._metric.mode)
+        assert self._metric is not None and self._best is not None
+        checkpoint = self._best.best_checkpoint(self._metric)
         if checkpoint is None:
             return self.backend.load_model(self.get_best_config(), None)
-        with checkpoint.as_directory() as directory:
-            return self.backend.load_model(self.get_best_config(), directory)
+        if self._storage.scheme == "local":
+            return self.backend.load_model(self.get_best_config(), checkpoint)
+        import pyarrow.fs
+
+        with tempfile.TemporaryDirectory(prefix="zoo_tune_best_") as local:
+            pyarrow.fs.copy_files(checkpoint, local, source_filesystem=self._storage.fs,
+                                  destination_filesystem=pyarrow.fs.LocalFileSystem())
+            return self.backend.load_model(self.get_best_config(), local)
 
     def get_trial_table(self) -> pd.DataFrame:
         """Every trial: id, status, config, per-epoch metric, best value and epoch, checkpoint.
@@ -395,8 +456,8 @@ class AutoEstimator:
             NotFittedError: before a successful ``fit``.
         """
         self._require_fit("get_trial_table()")
-        assert self._metric is not None
-        return trial_table(self._results, self._metric)
+        assert self._metric is not None and self._records is not None
+        return trial_table(self._records, self._metric)
 
     def get_search_space(self) -> dict[str, Any]:
         """The search space ``fit`` used (``hp`` values), e.g. for :func:`hp.space_to_json`."""

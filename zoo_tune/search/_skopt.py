@@ -61,7 +61,7 @@ from ray.tune.search.variant_generator import parse_spec_vars
 from ray.tune.utils.util import flatten_dict, unflatten_dict
 
 from zoo_tune.errors import InvalidInputError, InvalidTypeError, missing_dependency
-from zoo_tune.hp import to_ray_space
+from zoo_tune.hp import Param, to_ray_space
 
 try:
     import skopt
@@ -81,8 +81,15 @@ SUPPORTED = ("hp.uniform, hp.loguniform, hp.quniform, hp.qloguniform, hp.randint
              "and hp.choice (or Ray Tune's uniform, loguniform, quniform, qloguniform, randint, "
              "qrandint, lograndint, qlograndint and choice); constants pass through unchanged")
 
-_BASE_ESTIMATORS = ("GP", "RF", "ET", "DUMMY")
-_ACQ_FUNCS = ("gp_hedge", "EI", "LCB", "PI", "MES", "PVRS")
+_BASE_ESTIMATORS = ("GP", "RF", "ET")
+#: skopt's other estimator names, and why they fail with scikit-learn >= 1.6 / numpy 2.
+_BROKEN_ESTIMATORS = {
+    "GBRT": "its GradientBoostingQuantileRegressor is not tagged a regressor and calls "
+            "np.in1d, removed in numpy 2.4",
+    "DUMMY": "skopt.Optimizer passes None to sklearn.base.is_regressor, which raises; "
+             "use search_alg='random' for random search",
+}
+_ACQ_FUNCS = ("gp_hedge", "EI", "LCB", "PI")
 _ACQ_OPTIMIZERS = ("auto", "sampling", "lbfgs")
 _INITIAL_POINT_GENERATORS = ("random", "sobol", "halton", "hammersly", "lhs", "grid")
 _PARALLEL_STRATEGIES = ("cl_min", "cl_mean", "cl_max")
@@ -315,9 +322,19 @@ def _convert_space(spec: Mapping[str, Any]) -> tuple[list[_Dim], dict[str, Any]]
                 value = copy.copy(value)
                 value.name = key
             dims.append(_Dim(key, "native", value))
+        elif _holds_param(value):
+            raise InvalidInputError(f"Parameter {key!r}: SkOptSearch cannot search an hp value "
+                                    "inside a list or tuple; use a dict of parameters instead.")
         else:
             constants[key] = value
     return dims, constants
+
+
+def _holds_param(value: Any) -> bool:
+    """Whether a zoo_tune ``hp`` value hides in a list or tuple (``to_ray_space`` skips those)."""
+    if isinstance(value, Param):
+        return True
+    return isinstance(value, (list, tuple)) and any(_holds_param(v) for v in value)
 
 
 class SkOptSearch(Searcher):
@@ -352,15 +369,16 @@ class SkOptSearch(Searcher):
         evaluated_rewards: The known metric values of ``points_to_evaluate``, one each: the
             points are then told to skopt up front as a warm start rather than run.
         base_estimator: skopt's surrogate model: ``"GP"`` (Gaussian process, default), ``"RF"``
-            (random forest), ``"ET"`` (extra trees), ``"DUMMY"`` (pure random search), or a
-            scikit-learn regressor instance. skopt's ``"GBRT"`` is refused: scikit-optimize
-            0.10 breaks on it with numpy 2 and scikit-learn >= 1.6.
+            (random forest), ``"ET"`` (extra trees), or a scikit-learn regressor instance.
+            skopt's ``"GBRT"`` and ``"DUMMY"`` are refused: scikit-optimize 0.10 fails on them
+            with numpy 2 and scikit-learn >= 1.6.
         n_initial_points: How many points to draw before the model is first fitted (at least
             1); told ``points_to_evaluate`` and ``evaluated_rewards`` count towards it.
         initial_point_generator: How those initial points are drawn: ``"random"`` (default),
             ``"sobol"``, ``"halton"``, ``"hammersly"``, ``"lhs"`` or ``"grid"``.
         acq_func: The acquisition function: ``"gp_hedge"`` (default: picks among EI, LCB and PI
-            by their past gains), ``"EI"``, ``"LCB"``, ``"PI"``, ``"MES"`` or ``"PVRS"``.
+            by their past gains), ``"EI"``, ``"LCB"`` or ``"PI"``. skopt's ``"MES"``,
+            ``"PVRS"``, ``"EIps"`` and ``"PIps"`` are refused (see the error for why).
         acq_optimizer: How the acquisition function is minimised: ``"auto"`` (default),
             ``"sampling"`` or ``"lbfgs"`` (GP only).
         acq_func_kwargs: Extra arguments of the acquisition function, e.g. ``{"xi": 0.01}`` or
@@ -696,12 +714,11 @@ def _check_optimizer_args(base_estimator: Any, n_initial_points: Any,
             raise InvalidInputError(f"`base_estimator` must be one of {_BASE_ESTIMATORS} or a "
                                     f"scikit-learn regressor, but got {base_estimator!r}.")
         base_estimator = base_estimator.upper()
-        if base_estimator == "GBRT":
-            # skopt 0.10's GradientBoostingQuantileRegressor calls np.in1d (gone in numpy 2.4)
-            # and is not tagged a regressor for scikit-learn >= 1.6: it fails on first use.
-            raise InvalidInputError("base_estimator='GBRT' is broken in scikit-optimize 0.10 "
-                                    "with numpy 2 and scikit-learn >= 1.6; use 'GP', 'RF' or "
-                                    "'ET'.")
+        if base_estimator in _BROKEN_ESTIMATORS:
+            raise InvalidInputError(f"base_estimator={base_estimator!r} fails in scikit-optimize "
+                                    f"0.10 with scikit-learn >= 1.6 and numpy 2 "
+                                    f"({_BROKEN_ESTIMATORS[base_estimator]}); use one of "
+                                    f"{_BASE_ESTIMATORS}.")
     elif not (hasattr(base_estimator, "fit") and hasattr(base_estimator, "predict")):
         raise InvalidTypeError(f"`base_estimator` must be one of {_BASE_ESTIMATORS} or a "
                                f"scikit-learn regressor, but got {base_estimator!r}.")
@@ -718,8 +735,13 @@ def _check_optimizer_args(base_estimator: Any, n_initial_points: Any,
                                     f"{initial_point_generator!r}.")
         initial_point_generator = initial_point_generator.lower()
     if acq_func not in _ACQ_FUNCS:
-        hint = (" (the per-second variants need trial run times, which SkOptSearch does not "
-                "tell)" if acq_func in ("EIps", "PIps") else "")
+        per_second = (" (the per-second variants need trial run times, which SkOptSearch "
+                      "does not tell)")
+        hint = {"EIps": per_second, "PIps": per_second,
+                "MES": " (skopt's MES can loop without end and draws from numpy's global "
+                       "random state)",
+                "PVRS": " (skopt's PVRS builds an n_points x n_points covariance: gigabytes "
+                        "at the default 10000 points)"}.get(acq_func, "")
         raise InvalidInputError(f"`acq_func` must be one of {_ACQ_FUNCS}, but got "
                                 f"{acq_func!r}{hint}.")
     if acq_optimizer not in _ACQ_OPTIMIZERS:
