@@ -26,7 +26,10 @@ SEARCHERS = [
 # Ray Tune 2.60's AxSearch reads Objective.metric, which ax-platform 1.3 removed.
 AX = ["ax-platform>=1.0,<1.3"]
 # HEBO pins numpy<1.25 and pandas<2: it cannot live beside numpy 2, so no extra installs it.
-DEV = ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "scikit-learn>=1.3", "psutil>=5.9"]
+DEV = [
+    "pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "scikit-learn>=1.3", "psutil>=5.9",
+    "tabulate>=0.9",  # pandas to_markdown (zoo-tune results --format md)
+]
 
 setup(
     name="zoo_tune",
@@ -36,7 +39,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     packages=find_packages(include=["zoo_tune", "zoo_tune.*"]),
-    install_requires=[RAY, "numpy>=1.23", "pandas>=1.5", "pyarrow>=12"],
+    install_requires=[RAY, "numpy>=1.23", "pandas>=1.5", "pyarrow>=12", "tabulate>=0.9"],
     extras_require={
         "torch": TORCH,
         "keras": KERAS,
@@ -48,6 +51,6 @@ setup(
         "test": TORCH + KERAS + SEARCHERS + AX + DEV,
         "all": TORCH + KERAS + SPARK + SEARCHERS + AX + DEV,
     },
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["zoo-tune = zoo_tune.cli:main"]},
     classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: Apache Software License"],
 )

@@ -1,0 +1,73 @@
+"""The zoo-tune command on a real finished experiment."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from zoo_tune import hp
+from zoo_tune.cli import main
+
+
+@pytest.fixture(scope="module")
+def experiment(ray_local, tmp_path_factory, blobs):
+    from tests._helpers import sgd_creator, small_linear
+    from zoo_tune import AutoEstimator
+
+    (x, y), (xv, yv) = blobs
+    est = AutoEstimator.from_torch(model_creator=small_linear, optimizer=sgd_creator,
+                                   loss="CrossEntropyLoss",
+                                   logs_dir=str(tmp_path_factory.mktemp("cli")), name="cli")
+    est.fit((x, y), validation_data=(xv, yv), epochs=2, metric="accuracy", verbose=0,
+            search_space={"lr": hp.grid_search([0.0001, 0.05, 0.1]), "momentum": 0.9})
+    return est
+
+
+def run_main(capsys, *argv):
+    code = main(list(argv))
+    return code, capsys.readouterr()
+
+
+def test_results_csv_best_first(experiment, capsys):
+    code, out = run_main(capsys, "results", experiment.experiment_path, "--format", "csv")
+    assert code == 0
+    table = pd.read_csv(io.StringIO(out.out))
+    assert len(table) == 3
+    assert table["best_accuracy"].tolist() == sorted(table["best_accuracy"], reverse=True)
+    expected = experiment.get_trial_table()["best_accuracy"].max()
+    assert table["best_accuracy"].iloc[0] == pytest.approx(expected)
+    assert table["config/lr"].iloc[0] == experiment.get_best_config()["lr"]
+
+
+def test_results_json_and_md(experiment, capsys):
+    code, out = run_main(capsys, "results", experiment.experiment_path, "--format", "json")
+    records = json.loads(out.out)
+    assert code == 0 and len(records) == 3
+    assert {r["trial_id"] for r in records} == set(experiment.get_trial_table()["trial_id"])
+    code, out = run_main(capsys, "results", experiment.experiment_path, "--format", "md")
+    assert code == 0 and out.out.count("\n") == 5 and "| trial_id" in out.out
+
+
+def test_list_names_everything(capsys):
+    code, out = run_main(capsys, "list", "--format", "json")
+    listing = json.loads(out.out)
+    assert code == 0
+    assert "skopt" in listing["search_alg"] and "pbt" in listing["scheduler"]
+    assert listing["metric"]["accuracy"] == "max" and "local" in listing["cluster_mode"]
+
+
+def test_bad_usage_and_missing_experiment(tmp_path):
+    cmd = [sys.executable, "-m", "zoo_tune.cli"]
+    out = subprocess.run([*cmd, "bogus"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "invalid choice: 'bogus'" in out.stderr
+    out = subprocess.run([*cmd, "results", "--help"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and "--format" in out.stdout
+    out = subprocess.run([*cmd, "results", str(tmp_path)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 1 and "holds no zoo_tune experiment" in out.stderr

@@ -1,0 +1,97 @@
+"""The ``zoo-tune`` command: look at finished experiments and at what zoo_tune accepts.
+
+Example:
+    $ zoo-tune list
+    $ zoo-tune results /tmp/zoo_tune_logs/digits_cnn --format md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("table", "csv", "json", "md")
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from zoo_tune.cluster import CLUSTER_MODES
+    from zoo_tune.metrics import BUILTIN_METRICS
+    from zoo_tune.schedulers import SCHEDULERS
+    from zoo_tune.search import SEARCH_ALGS
+    from zoo_tune.storage import SCHEMES
+
+    listing = {
+        "search_alg": sorted(SEARCH_ALGS),
+        "scheduler": sorted(SCHEDULERS),
+        "cluster_mode": sorted(CLUSTER_MODES),
+        "metric": {name: mode for name, (_, mode) in sorted(BUILTIN_METRICS.items())},
+        "storage": sorted(SCHEMES),
+    }
+    if args.format == "json":
+        print(json.dumps(listing, indent=1))
+    else:
+        for key, values in listing.items():
+            shown = ", ".join(f"{k} ({v})" for k, v in values.items()) if isinstance(
+                values, dict) else ", ".join(values)
+            print(f"{key}: {shown}")
+    return 0
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    from zoo_tune.estimator import AutoEstimator
+
+    est = AutoEstimator.load(args.uri)
+    table = est.get_trial_table()
+    metric = est._metric
+    assert metric is not None
+    table = table.sort_values(f"best_{metric.name}", ascending=metric.mode == "min",
+                              na_position="last")
+    columns = ["trial_id", "status", f"best_{metric.name}", "best_epoch", "epochs",
+               *[c for c in table.columns if c.startswith("config/")]]
+    shown = table[columns]
+    if args.format == "csv":
+        sys.stdout.write(shown.to_csv(index=False))
+    elif args.format == "json":
+        sys.stdout.write(table.to_json(orient="records", default_handler=str) + "\n")
+    elif args.format == "md":
+        sys.stdout.write(shown.to_markdown(index=False) + "\n")
+    else:
+        sys.stdout.write(shown.to_string(index=False) + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``zoo-tune`` (subcommands ``list`` and ``results``)."""
+    parser = argparse.ArgumentParser(prog="zoo-tune", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    listing = sub.add_parser("list", help="valid search algorithms, schedulers, cluster modes, "
+                             "metrics and storage schemes")
+    listing.add_argument("--format", choices=("text", "json"), default="text")
+    listing.set_defaults(func=_cmd_list)
+    results = sub.add_parser("results", help="the trial table of an experiment, best first")
+    results.add_argument("uri", help="experiment folder or URI: <logs_dir>/<name>")
+    results.add_argument("--format", choices=FORMATS, default="table")
+    results.set_defaults(func=_cmd_results)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``zoo-tune``; returns the exit code (2 for usage errors, 1 for bad input)."""
+    from zoo_tune.errors import ZooTuneError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        return args.func(args)
+    except ZooTuneError as err:
+        print(f"zoo-tune: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
