@@ -71,3 +71,22 @@ def test_bad_usage_and_missing_experiment(tmp_path):
     out = subprocess.run([*cmd, "results", str(tmp_path)], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 1 and "holds no zoo_tune experiment" in out.stderr
+
+
+def test_plot_writes_non_trivial_pngs(experiment, tmp_path, capsys):
+    from PIL import Image
+
+    code, out = run_main(capsys, "plot", experiment.experiment_path, "-o", str(tmp_path))
+    paths = out.out.split()
+    assert code == 0
+    names = sorted(p.rsplit("/", 1)[1] for p in paths)
+    assert names == ["metric_vs_epoch.png", "metric_vs_lr.png", "parallel_coordinates.png"]
+    for path in paths:
+        image = Image.open(path)
+        assert image.size[0] >= 500 and image.size[1] >= 350
+        colours = image.convert("RGB").getcolors(maxcolors=100000)
+        assert colours is not None and len(colours) > 20  # drawn, not a blank canvas
+    # The epoch plot draws every trial: three lines of non-background colour at least.
+    epoch_png = Image.open(paths[0]).convert("RGB")
+    red = sum(1 for px in epoch_png.getdata() if px[0] > 200 and px[1] < 80 and px[2] < 80)
+    assert red > 100  # the highlighted best trial

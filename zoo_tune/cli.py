@@ -3,6 +3,7 @@
 Example:
     $ zoo-tune list
     $ zoo-tune results /tmp/zoo_tune_logs/digits_cnn --format md
+    $ zoo-tune plot /tmp/zoo_tune_logs/digits_cnn -o plots/
 """
 
 from __future__ import annotations
@@ -65,8 +66,17 @@ def _cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from zoo_tune.estimator import AutoEstimator
+    from zoo_tune.plots import save_plots
+
+    for path in save_plots(AutoEstimator.load(args.uri), args.output):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``zoo-tune`` (subcommands ``list`` and ``results``)."""
+    """The argument parser of ``zoo-tune`` (subcommands ``list``, ``results``, ``plot``)."""
     parser = argparse.ArgumentParser(prog="zoo-tune", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     listing = sub.add_parser("list", help="valid search algorithms, schedulers, cluster modes, "
@@ -77,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("uri", help="experiment folder or URI: <logs_dir>/<name>")
     results.add_argument("--format", choices=FORMATS, default="table")
     results.set_defaults(func=_cmd_results)
+    plot = sub.add_parser("plot", help="PNG plots of an experiment: metric per epoch, metric vs "
+                          "each hyper-parameter, parallel coordinates")
+    plot.add_argument("uri", help="experiment folder or URI: <logs_dir>/<name>")
+    plot.add_argument("-o", "--output", required=True, help="folder for the PNG files")
+    plot.set_defaults(func=_cmd_plot)
     return parser
 
 
