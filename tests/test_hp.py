@@ -524,3 +524,13 @@ def test_to_ray_space_quantized_float_bounds_off_grid():
     assert all(0.25 <= v <= 1 and on_grid(v, 0.25) for v in a)
     assert all(5 <= v <= 100 and on_grid(v, 5) for v in b)
     assert not any(math.isnan(v) for v in a + b)
+
+
+def test_params_inside_lists_are_translated_and_round_trip():
+    from ray.tune.search.sample import Domain
+
+    space = {"layers": [hp.randint(1, 4), 8], "n": {"k": [hp.choice(["a", "b"])]}}
+    ray_space = hp.to_ray_space(space)
+    assert isinstance(ray_space["layers"][0], Domain) and ray_space["layers"][1] == 8
+    assert isinstance(ray_space["n"]["k"][0], Domain)
+    assert hp.space_from_json(hp.space_to_json(space)) == space

@@ -381,16 +381,21 @@ def _is_grid_dict(value: Mapping[str, Any]) -> bool:
 
 
 def to_ray_space(space: Mapping[str, Any]) -> dict[str, Any]:
-    """Translate a zoo_tune space into Ray Tune's ``param_space`` (nested dicts kept)."""
-    out: dict[str, Any] = {}
-    for key, value in space.items():
+    """Translate a zoo_tune space into Ray Tune's ``param_space``.
+
+    Nested dicts and lists are translated too (``{"layers": [hp.randint(1, 4), 8]}``).
+    """
+
+    def convert(value: Any) -> Any:
         if isinstance(value, Param):
-            out[key] = value.to_ray()
-        elif isinstance(value, Mapping) and not _is_grid_dict(value):
-            out[key] = to_ray_space(value)
-        else:
-            out[key] = value
-    return out
+            return value.to_ray()
+        if isinstance(value, Mapping) and not _is_grid_dict(value):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        return value
+
+    return convert(space)
 
 
 def space_to_json(space: Mapping[str, Any]) -> str:
@@ -406,6 +411,8 @@ def space_to_json(space: Mapping[str, Any]) -> str:
             return {"__hp__": value.to_dict()}
         if isinstance(value, Mapping):
             return {k: encode(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [encode(v) for v in value]
         if _is_ray_domain(value):
             return {"__ray_domain__": repr(value)}
         return value
@@ -428,6 +435,8 @@ def space_from_json(text: str) -> dict[str, Any]:
                                     "stored by repr only; use zoo_tune.hp to make it readable.")
         if isinstance(value, dict):
             return {k: decode(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [decode(v) for v in value]
         return value
 
     return decode(json.loads(text))

@@ -77,7 +77,7 @@ __all__ = ["SkOptSearch"]
 logger = logging.getLogger(__name__)
 
 #: What SkOptSearch can search, for error messages.
-SUPPORTED = ("hp.uniform, hp.loguniform, hp.quniform, hp.qloguniform, hp.randint, hp.qrandint "
+_SUPPORTED = ("hp.uniform, hp.loguniform, hp.quniform, hp.qloguniform, hp.randint, hp.qrandint "
              "and hp.choice (or Ray Tune's uniform, loguniform, quniform, qloguniform, randint, "
              "qrandint, lograndint, qlograndint and choice); constants pass through unchanged")
 
@@ -168,23 +168,23 @@ class _Dim:
         return _python(x)
 
     def to_point(self, value: Any) -> Any:
-        """Turn a config value into skopt's value; raise ``ValueError`` when it is not valid."""
+        """Turn a config value into skopt's value; raise ``ValueError(describe())`` if invalid."""
         if self.kind == "cat":
             return self._category_index(value)
         if self.kind == "native":
             if value not in self.dimension:
-                raise ValueError(f"{value!r} is not {self.describe()}")
+                raise ValueError(self.describe())
             return value
         if not _is_number(value) or not math.isfinite(value):
-            raise ValueError(f"{value!r} is not {self.describe()}")
+            raise ValueError(self.describe())
         if self.kind == "real":
             if not self.lower <= value <= self.upper:
-                raise ValueError(f"{value!r} is not {self.describe()}")
+                raise ValueError(self.describe())
             return float(value)
         scaled = value / self.q
         k = round(scaled)
         if not math.isclose(scaled, k, rel_tol=1e-9, abs_tol=1e-9) or not self.lo <= k <= self.hi:
-            raise ValueError(f"{value!r} is not {self.describe()}")
+            raise ValueError(self.describe())
         return int(k)
 
     def _category_index(self, value: Any) -> int:
@@ -193,7 +193,7 @@ class _Dim:
         exact = [i for i in equal if type(self.categories[i]) is type(value)]
         if exact or equal:
             return (exact or equal)[0]
-        raise ValueError(f"{value!r} is not {self.describe()}")
+        raise ValueError(self.describe())
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -206,32 +206,31 @@ def _same(a: Any, b: Any) -> bool:
 def _unsupported(name: str, what: str) -> InvalidInputError:
     return InvalidInputError(
         f"Parameter {name!r}: search_alg 'skopt' (SkOptSearch) cannot search {what}; "
-        f"scikit-optimize has no such dimension. It can search {SUPPORTED}. Change this "
+        f"scikit-optimize has no such dimension. It can search {_SUPPORTED}. Change this "
         f"parameter or use another search_alg (e.g. 'random' or 'hyperopt').")
 
 
 def _domain_to_dim(name: str, domain: Domain) -> _Dim:
     """Translate one Ray Tune domain into a :class:`_Dim`, or refuse it."""
     if isinstance(domain, Function) or domain.is_function():
-        return _raise(_unsupported(name, "a sample_from function (hp.sample_from, hp.choice_n, "
-                                         "tune.sample_from)"))
+        raise _unsupported(name, "a sample_from function (hp.sample_from, hp.choice_n, "
+                                 "tune.sample_from)")
     if domain.is_grid():
-        return _raise(_unsupported(name, "grid_search values (hp.grid_search, "
-                                         "tune.grid_search)"))
+        raise _unsupported(name, "grid_search values (hp.grid_search, tune.grid_search)")
     sampler = domain.get_sampler()
     q = None
     if isinstance(sampler, Quantized):
         q, sampler = sampler.q, sampler.get_sampler()
     if isinstance(sampler, Normal):
-        return _raise(_unsupported(name, "a normal distribution (hp.randn, hp.qrandn, "
-                                         "tune.randn, tune.qrandn)"))
+        raise _unsupported(name, "a normal distribution (hp.randn, hp.qrandn, tune.randn, "
+                                 "tune.qrandn)")
     log = isinstance(sampler, LogUniform)
     prior = "log-uniform" if log else "uniform"
 
     if isinstance(domain, Float) and isinstance(sampler, (Uniform, LogUniform)):
         lower, upper = float(domain.lower), float(domain.upper)
         if not (math.isfinite(lower) and math.isfinite(upper)):
-            return _raise(_unsupported(name, f"an unbounded float range ({lower}, {upper})"))
+            raise _unsupported(name, f"an unbounded float range ({lower}, {upper})")
         if q is None:
             if not lower < upper:
                 raise InvalidInputError(f"Parameter {name!r}: the range [{lower}, {upper}) is "
@@ -255,15 +254,15 @@ def _domain_to_dim(name: str, domain: Domain) -> _Dim:
             nested = isinstance(category, Domain) or (
                 isinstance(category, Mapping) and any(parse_spec_vars(dict(category))[1:]))
             if nested:
-                return _raise(_unsupported(name, "a choice whose categories hold search "
-                                                 "domains themselves"))
+                raise _unsupported(name, "a choice whose categories hold search domains "
+                                         "themselves")
         if not categories:
             raise InvalidInputError(f"Parameter {name!r}: the choice has no categories.")
         return _Dim(name, "cat", SkCategorical(list(range(len(categories))), name=name),
                     categories=categories)
 
-    return _raise(_unsupported(name, f"a {type(domain).__name__} domain sampled by "
-                                     f"{type(sampler).__name__}"))
+    raise _unsupported(name, f"a {type(domain).__name__} domain sampled by "
+                             f"{type(sampler).__name__}")
 
 
 def _grid_dim(name: str, lower: float, upper: float, q: float, *, upper_included: bool,
@@ -274,19 +273,15 @@ def _grid_dim(name: str, lower: float, upper: float, q: float, *, upper_included
     lo = _grid_index(lower, q, math.ceil)
     hi = _grid_index(upper, q, math.floor) - (0 if upper_included else 1)
     if hi < lo:
-        raise InvalidInputError(f"Parameter {name!r}: no multiple of q={q!r} lies in the "
-                                f"range of [{lower!r}, {upper!r}]{'' if upper_included else ')'}, "
-                                "so there is nothing to search.")
+        bracket = "]" if upper_included else ")"
+        raise InvalidInputError(f"Parameter {name!r}: no multiple of q={q!r} lies in "
+                                f"[{lower!r}, {upper!r}{bracket}, so there is nothing to search.")
     if lo == hi:
         dimension = SkCategorical([lo], name=name)
     else:
         prior = "log-uniform" if log and lo >= 1 else "uniform"
         dimension = SkInteger(lo, hi, prior=prior, name=name)
     return _Dim(name, "grid", dimension, q=q, lo=lo, hi=hi, int_valued=int_valued)
-
-
-def _raise(error: Exception) -> Any:
-    raise error
 
 
 def _convert_space(spec: Mapping[str, Any]) -> tuple[list[_Dim], dict[str, Any]]:
@@ -404,11 +399,14 @@ class SkOptSearch(Searcher):
         >>> searcher = SkOptSearch(metric="score", mode="max", n_initial_points=5,
         ...                        points_to_evaluate=[{"lr": 0.01, "layers": 2}],
         ...                        random_state=0)
+        >>> def trainable(config):
+        ...     tune.report({"score": -(config["lr"] - 0.02) ** 2 - config["layers"]})
         >>> tuner = tune.Tuner(  # doctest: +SKIP
-        ...     lambda config: {"score": -(config["lr"] - 0.02) ** 2},
+        ...     trainable,
         ...     param_space=hp.to_ray_space({"lr": hp.loguniform(1e-4, 1e-1),
         ...                                  "layers": hp.qrandint(1, 4)}),
         ...     tune_config=tune.TuneConfig(search_alg=searcher, num_samples=20))
+        >>> best = tuner.fit().get_best_result().config  # doctest: +SKIP
         >>> # or, through zoo_tune: fit(..., search_alg="skopt",
         >>> #                           search_alg_params={"n_initial_points": 5})
     """
@@ -544,7 +542,8 @@ class SkOptSearch(Searcher):
             try:
                 point.append(d.to_point(flat[d.name]))
             except ValueError as err:
-                raise InvalidInputError(f"{label}: parameter {d.name!r} is {err}.") from None
+                raise InvalidInputError(f"{label}: parameter {d.name!r} must be {err}, but got "
+                                        f"{flat[d.name]!r}.") from None
         return point
 
     @staticmethod
@@ -710,15 +709,16 @@ def _check_optimizer_args(base_estimator: Any, n_initial_points: Any,
                           random_state: Any) -> dict[str, Any]:
     """Validate skopt's arguments up front; return the ``skopt.Optimizer`` keyword arguments."""
     if isinstance(base_estimator, str):
-        if base_estimator.upper() not in _BASE_ESTIMATORS:
-            raise InvalidInputError(f"`base_estimator` must be one of {_BASE_ESTIMATORS} or a "
-                                    f"scikit-learn regressor, but got {base_estimator!r}.")
-        base_estimator = base_estimator.upper()
-        if base_estimator in _BROKEN_ESTIMATORS:
+        name = base_estimator.upper()
+        if name in _BROKEN_ESTIMATORS:
             raise InvalidInputError(f"base_estimator={base_estimator!r} fails in scikit-optimize "
                                     f"0.10 with scikit-learn >= 1.6 and numpy 2 "
-                                    f"({_BROKEN_ESTIMATORS[base_estimator]}); use one of "
+                                    f"({_BROKEN_ESTIMATORS[name]}); use one of "
                                     f"{_BASE_ESTIMATORS}.")
+        if name not in _BASE_ESTIMATORS:
+            raise InvalidInputError(f"`base_estimator` must be one of {_BASE_ESTIMATORS} or a "
+                                    f"scikit-learn regressor, but got {base_estimator!r}.")
+        base_estimator = name
     elif not (hasattr(base_estimator, "fit") and hasattr(base_estimator, "predict")):
         raise InvalidTypeError(f"`base_estimator` must be one of {_BASE_ESTIMATORS} or a "
                                f"scikit-learn regressor, but got {base_estimator!r}.")
