@@ -507,7 +507,7 @@ def test_to_ray_space():
     assert isinstance(out["u"], Float)
     assert (out["u"].lower, out["u"].upper) == (0, 1)
     assert out["c"] == 3 and out["s"] == "adam"
-    assert out["l"] is const_list
+    assert out["l"] == const_list
     assert out["raw"] == {"grid_search": [7]}
     assert out["nested"]["x"] == {"grid_search": ["a"]}
     assert out["nested"]["k"] == 0.5
