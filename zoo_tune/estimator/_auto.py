@@ -243,7 +243,8 @@ class AutoEstimator:
             label_cols: DataFrame label columns (DataFrame inputs are not supported yet).
             mode: Alias of ``metric_mode`` (the Orca manual uses it).
             time_budget_s: Stop starting new trials after this many seconds.
-            verbose: Ray Tune's console verbosity, 0 (silent) to 2.
+            verbose: 0 silent; 1 one compact progress line on stderr (rewritten in a
+                terminal, a log line every 30 s otherwise); 2 also Ray Tune's status tables.
 
         Returns:
             ``self``.
@@ -339,6 +340,16 @@ class AutoEstimator:
         name = self.name or time.strftime("zoo_tune_%Y%m%d-%H%M%S")
         metric = plan.metric
         _write_experiment_meta(store, name, plan, space)
+        callbacks = []
+        if verbose:
+            from zoo_tune.progress import ProgressCallback
+
+            grid = 1
+            for value in space.values():
+                if isinstance(value, hp_module.Param) and value.kind == "grid_search":
+                    grid *= len(value.args["values"])
+            total = grid * n_sampling if n_sampling > 0 else None
+            callbacks.append(ProgressCallback(metric.name, metric.mode, total))
         tuner = tune.Tuner(
             trainable,
             param_space=hp_module.to_ray_space(space),
@@ -348,7 +359,8 @@ class AutoEstimator:
                 trial_dirname_creator=_trial_dirname),
             run_config=tune.RunConfig(
                 name=name, storage_path=store.path, storage_filesystem=store.fs,
-                verbose=verbose,
+                # verbose=1: zoo_tune's one-line progress; 2: Ray Tune's tables as well.
+                verbose=1 if verbose == 2 else 0, callbacks=callbacks,
                 # The trial ends itself too; telling Tune lets it stop a finished trial before
                 # a scheduler acts on its last result (PBT would otherwise clone into it).
                 stop=functools.partial(_finished, plan),

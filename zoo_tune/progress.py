@@ -1,0 +1,124 @@
+"""Live progress of a ``fit`` on the driver: one compact line instead of Ray Tune's tables.
+
+In a terminal the line rewrites itself in place; when the stream is not a TTY (a file, a
+spark-submit log on YARN) it becomes a log line every ``interval_s`` seconds and on each trial
+end.
+
+Example:
+    >>> est.fit(..., verbose=1)  # doctest: +SKIP
+    [zoo_tune] 5/8 done (1 error) | 2 running | 1 pending | best accuracy 0.9611 {'lr': 0.004} | 0:00:21 elapsed, ~0:00:13 left
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from datetime import timedelta
+from typing import IO, Any
+
+from ray.tune import Callback
+
+logger = logging.getLogger("zoo_tune.progress")
+
+
+def _clock(seconds: float) -> str:
+    return str(timedelta(seconds=int(seconds)))
+
+
+class ProgressCallback(Callback):
+    """Ray Tune callback that reports trial counts, the best metric so far and the ETA.
+
+    Args:
+        metric: Metric name to track.
+        mode: ``"min"`` or ``"max"``.
+        total: Planned trial count, or ``None`` when open-ended.
+        stream: Where the line goes (default ``sys.stderr``).
+        interval_s: Seconds between log lines when ``stream`` is not a TTY.
+    """
+
+    def __init__(self, metric: str, mode: str, total: int | None, stream: IO[str] | None = None,
+                 interval_s: float = 30.0) -> None:
+        self.metric, self.mode, self.total = metric, mode, total
+        self._stream = stream
+        self.interval_s = interval_s
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.start = time.monotonic()
+        self.best: float | None = None
+        self.best_config: dict[str, Any] | None = None
+        self.done = self.errors = 0
+        self.running = self.pending = 0
+        self._last_emit = 0.0
+        self.lines: list[str] = []
+
+    @property
+    def stream(self) -> IO[str]:
+        """The output stream (``sys.stderr`` unless one was given)."""
+        return self._stream or sys.stderr
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray Tune pickles its callbacks with the experiment state; streams do not pickle.
+        return {**self.__dict__, "_stream": None}
+
+    def line(self) -> str:
+        """The current progress line."""
+        elapsed = time.monotonic() - self.start
+        total = self.total if self.total is not None else "?"
+        parts = [f"[zoo_tune] {self.done}/{total} done" +
+                 (f" ({self.errors} error{'s' * (self.errors > 1)})" if self.errors else ""),
+                 f"{self.running} running", f"{self.pending} pending"]
+        if self.best is not None:
+            parts.append(f"best {self.metric} {self.best:.4g} {self.best_config}")
+        timing = f"{_clock(elapsed)} elapsed"
+        if self.total and 0 < self.done < self.total:
+            timing += f", ~{_clock(elapsed / self.done * (self.total - self.done))} left"
+        parts.append(timing)
+        return " | ".join(parts)
+
+    def _emit(self, force: bool = False) -> None:
+        now = time.monotonic()
+        text = self.line()
+        if self.tty:
+            self.stream.write("\r\033[K" + text)
+            self.stream.flush()
+        elif force or now - self._last_emit >= self.interval_s:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+        else:
+            return
+        self._last_emit = now
+        self.lines.append(text)
+
+    def _count(self, trials: list[Any]) -> None:
+        status = [t.status for t in trials]
+        self.running = status.count("RUNNING")
+        self.pending = status.count("PENDING") + status.count("PAUSED")
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any,
+                        result: dict[str, Any], **info: Any) -> None:
+        value = result.get(self.metric)
+        if value is not None and value == value and (
+                self.best is None or (value > self.best if self.mode == "max"
+                                      else value < self.best)):
+            self.best, self.best_config = float(value), dict(trial.config)
+        self._count(trials)
+        self._emit()
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any,
+                          **info: Any) -> None:
+        self.done += 1
+        self._count(trials)
+        self._emit(force=True)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self.done += 1
+        self.errors += 1
+        self._count(trials)
+        self._emit(force=True)
+
+    def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+        self.running = self.pending = 0
+        self._emit(force=True)
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
