@@ -43,6 +43,7 @@ __all__ = [
     "grid_search",
     "space_to_json",
     "space_from_json",
+    "grid_size",
     "to_ray_space",
     "validate_space",
 ]
@@ -378,6 +379,24 @@ def validate_space(space: Any, name: str = "search_space") -> None:
 
 def _is_grid_dict(value: Mapping[str, Any]) -> bool:
     return set(value) == {"grid_search"}
+
+
+def grid_size(space: Mapping[str, Any]) -> int:
+    """How many grid points ``space``'s ``grid_search`` values make (1 without any).
+
+    Example:
+        >>> grid_size({"a": grid_search([1, 2]), "b": {"c": grid_search([3, 4, 5])}})
+        6
+    """
+    size = 1
+    for value in space.values():
+        if isinstance(value, Param) and value.kind == "grid_search":
+            size *= len(value.args["values"])
+        elif isinstance(value, Mapping) and not _is_grid_dict(value):
+            size *= grid_size(value)
+        elif isinstance(value, Mapping):
+            size *= len(value["grid_search"])
+    return size
 
 
 def to_ray_space(space: Mapping[str, Any]) -> dict[str, Any]:

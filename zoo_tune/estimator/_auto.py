@@ -61,8 +61,8 @@ def _check_pairing(searcher: Any, scheduler: Any, n_sampling: int,
         raise InvalidInputError(f"scheduler='hb_bohb' must be paired with search_alg='bohb', "
                                 f"but got search_alg {type(searcher).__name__}; pass "
                                 f"search_alg='bohb' or another scheduler.")
-    grid = any(isinstance(v, hp_module.Param) and v.kind == "grid_search" for v in space.values())
-    if isinstance(scheduler, PopulationBasedTrainingReplay) and (n_sampling != 1 or grid):
+    if isinstance(scheduler, PopulationBasedTrainingReplay) and (
+            n_sampling != 1 or hp_module.grid_size(space) > 1):
         raise InvalidInputError("scheduler='pbt_replay' replays one trial's schedule: pass "
                                 "n_sampling=1 and no hp.grid_search.")
 
@@ -95,9 +95,12 @@ def _write_experiment_meta(store: Any, name: str, plan: TrialPlan,
     """Write what :meth:`AutoEstimator.load` needs, before the first trial starts."""
     import cloudpickle
 
+    try:
+        space_json: Any = json.loads(hp_module.space_to_json(space))
+    except TypeError:  # a constant JSON cannot hold; the pickled state below keeps it
+        space_json = repr(dict(space))
     meta = {"framework": plan.backend.framework, "metric": plan.metric.name,
-            "mode": plan.metric.mode, "epochs": plan.epochs,
-            "search_space": json.loads(hp_module.space_to_json(space))}
+            "mode": plan.metric.mode, "epochs": plan.epochs, "search_space": space_json}
     store.write_bytes(f"{name}/{META_FILE}", json.dumps(meta, indent=1).encode("utf-8"))
     state = {"backend": plan.backend, "metric": plan.metric, "space": dict(space)}
     store.write_bytes(f"{name}/{STATE_FILE}", cloudpickle.dumps(state))
@@ -344,11 +347,7 @@ class AutoEstimator:
         if verbose:
             from zoo_tune.progress import ProgressCallback
 
-            grid = 1
-            for value in space.values():
-                if isinstance(value, hp_module.Param) and value.kind == "grid_search":
-                    grid *= len(value.args["values"])
-            total = grid * n_sampling if n_sampling > 0 else None
+            total = hp_module.grid_size(space) * n_sampling if n_sampling > 0 else None
             callbacks.append(ProgressCallback(metric.name, metric.mode, total))
         tuner = tune.Tuner(
             trainable,
