@@ -31,6 +31,8 @@ DEV = [
     "tabulate>=0.9",  # pandas to_markdown (zoo-tune results --format md)
 ]
 
+EXTRAS_FOR_TESTS = ["matplotlib>=3.5", "hdfs-native>=0.10"]
+
 setup(
     name="zoo_tune",
     version="0.1.0",
@@ -48,10 +50,12 @@ setup(
         "ax": AX,
         "examples": ["scikit-learn>=1.3"],
         "plots": ["matplotlib>=3.5"],
+        "hdfs": ["hdfs-native>=0.10"],
         "dev": DEV,
-        "test": TORCH + KERAS + SEARCHERS + AX + DEV + ["matplotlib>=3.5"],
-        "all": TORCH + KERAS + SPARK + SEARCHERS + AX + DEV,
+        "test": TORCH + KERAS + SEARCHERS + AX + DEV + EXTRAS_FOR_TESTS,
+        "all": TORCH + KERAS + SPARK + SEARCHERS + AX + DEV + EXTRAS_FOR_TESTS,
     },
     entry_points={"console_scripts": ["zoo-tune = zoo_tune.cli:main"]},
-    classifiers=["Programming Language :: Python :: 3", "License :: OSI Approved :: Apache Software License"],
+    classifiers=["Programming Language :: Python :: 3",
+                 "License :: OSI Approved :: Apache Software License"],
 )

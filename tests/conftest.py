@@ -49,3 +49,23 @@ def small_job(tmp_path, blobs):
         return est
 
     return run
+
+
+@pytest.fixture(scope="session")
+def hdfs_cluster(tmp_path_factory):
+    """A real single-node HDFS (scripts/hdfs.sh) for the session: (uri, conf dir)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    pytest.importorskip("hdfs_native")
+    if shutil.which("java") is None:
+        pytest.skip("scripts/hdfs.sh needs Java")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "hdfs.sh"
+    run = tmp_path_factory.mktemp("hdfs_session")
+    env = {**os.environ, "ZOO_TUNE_HDFS_RUN": str(run), "ZOO_TUNE_HDFS_PORT": "0"}
+    start = subprocess.run(["bash", str(script), "start"], env=env, capture_output=True,
+                           text=True, timeout=900)
+    assert start.returncode == 0, start.stderr[-3000:]
+    yield start.stdout.strip().splitlines()[-1], str(run / "conf")
+    subprocess.run(["bash", str(script), "stop"], env=env, capture_output=True, timeout=120)

@@ -311,6 +311,7 @@ class AutoEstimator:
         if train is None:
             raise InvalidInputError("`data` is required.")
         val = check_input(validation_data, "validation_data", framework)
+        self._storage.check_writable()
         searcher = create_search_alg(search_alg, search_alg_params, spec.name, spec.mode,
                                      n_sampling)
         sched = create_scheduler(scheduler, scheduler_params, spec.name, spec.mode, epochs,

@@ -15,6 +15,8 @@ SCHEMES: dict[str, str] = {
     "local": "a local path (/tmp/zoo_tune_logs, ~/runs, relative paths)",
     "file": "file:///abs/path, the same as a local path",
     "s3": "s3://bucket/prefix through pyarrow's S3 client (AWS_* environment variables)",
+    "hdfs": "hdfs://namenode:port/path, or hdfs:///path with fs.defaultFS from HADOOP_CONF_DIR "
+            "(hdfs-native client: no JVM or Hadoop CLI needed)",
 }
 
 
@@ -60,6 +62,24 @@ class Storage:
         with self.filesystem.open_input_stream(self.join(relative)) as f:
             return f.read()
 
+    def check_writable(self) -> None:
+        """Raise a clear error unless this location can be reached and written, quickly.
+
+        Raises:
+            InvalidInputError: unreachable NameNode, or no permission to write here.
+        """
+        if self.scheme == "hdfs":
+            from zoo_tune.storage._hdfs import check_namenode
+
+            check_namenode(self.uri)
+        probe = f".zoo_tune_write_probe_{os.getpid()}"
+        try:
+            self.write_bytes(probe, b"")
+            self.filesystem.delete_file(self.join(probe))
+        except (OSError, RuntimeError) as err:
+            raise InvalidInputError(f"Cannot write to {self.uri!r}: {err}. Pick a logs_dir / "
+                                    f"remote_dir this user may write to.") from err
+
     def exists(self, relative: str = "") -> bool:
         """Whether ``relative`` below :attr:`path` exists."""
         import pyarrow.fs
@@ -85,6 +105,11 @@ def resolve_storage(uri: str) -> Storage:
         path = parsed.path if scheme == "file" else uri
         path = os.path.abspath(os.path.expanduser(path))
         return Storage(path, "local", None, path)
+    if scheme == "hdfs":
+        from zoo_tune.storage._hdfs import hdfs_filesystem
+
+        fs, path = hdfs_filesystem(uri)
+        return Storage(uri, scheme, fs, path)
     if scheme == "s3":
         import pyarrow.fs
 
