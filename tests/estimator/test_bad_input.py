@@ -123,6 +123,8 @@ def test_resources_per_trial_checked(tmp_path):
         make(tmp_path, resources_per_trial={"cpus": 2})
     with pytest.raises(InvalidInputError, match=r"`resources_per_trial\['cpu'\] >= 1`"):
         make(tmp_path, resources_per_trial={"cpu": 0})
+    with pytest.raises(InvalidInputError, match="`keep_checkpoints >= 1`"):
+        make(tmp_path, keep_checkpoints=0)
 
 
 @pytest.mark.usefixtures("ray_local")

@@ -299,3 +299,20 @@ def test_unsupported_storage_scheme_lists_supported(tmp_path):
     with pytest.raises(InvalidInputError, match=r"Unsupported storage scheme 'gs'.*'local'"):
         AutoEstimator.from_torch(model_creator=linear, optimizer="Adam", loss="L1Loss",
                                  logs_dir="gs://bucket/runs")
+
+
+@pytest.mark.parametrize(("keep", "expected"), [(2, 2), (None, 4)])
+def test_keep_checkpoints_bounds_storage(tmp_path, keep, expected):
+    # Labels a model learns steadily: every one of 4 epochs improves the loss.
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 4)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5, 3.0], dtype=np.float32))[:, None]
+    est = AutoEstimator.from_torch(model_creator=lambda c: nn.Linear(4, 1), optimizer="SGD",
+                                   loss="MSELoss", logs_dir=str(tmp_path), name="keep",
+                                   keep_checkpoints=keep)
+    est.fit((x, y), epochs=4, metric="mse", search_space={"lr": 0.01}, verbose=0)
+    row = est.get_trial_table().iloc[0]
+    assert row["mse_history"] == sorted(row["mse_history"], reverse=True)  # all improved
+    kept = [d for d in os.listdir(row["logdir"]) if d.startswith("checkpoint_")]
+    assert len(kept) == expected
+    assert row["best_epoch"] == 4 and row["checkpoint"].endswith(max(kept))

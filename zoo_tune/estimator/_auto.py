@@ -123,7 +123,8 @@ class AutoEstimator:
 
     def __init__(self, backend: Backend, *, logs_dir: str = DEFAULT_LOGS_DIR,
                  resources_per_trial: Mapping[str, float] | None = None,
-                 name: str | None = None, remote_dir: str | None = None) -> None:
+                 name: str | None = None, remote_dir: str | None = None,
+                 keep_checkpoints: int | None = 1) -> None:
         from zoo_tune.cluster import normalize_resources
 
         for key, value in (("logs_dir", logs_dir), ("name", name), ("remote_dir", remote_dir)):
@@ -137,6 +138,9 @@ class AutoEstimator:
         self.remote_dir = remote_dir
         self.name = name
         self.resources_per_trial = normalize_resources(resources_per_trial)
+        if keep_checkpoints is not None:
+            keep_checkpoints = _positive_int("keep_checkpoints", keep_checkpoints)
+        self.keep_checkpoints = keep_checkpoints
         self._records: list[TrialRecord] | None = None
         self._metric: MetricSpec | None = None
         self._best: TrialRecord | None = None
@@ -148,7 +152,8 @@ class AutoEstimator:
     def from_torch(cls, *, model_creator: Callable[[dict], Any], optimizer: Any, loss: Any,
                    logs_dir: str = DEFAULT_LOGS_DIR,
                    resources_per_trial: Mapping[str, float] | None = None,
-                   name: str | None = None, remote_dir: str | None = None) -> AutoEstimator:
+                   name: str | None = None, remote_dir: str | None = None,
+                   keep_checkpoints: int | None = 1) -> AutoEstimator:
         """An estimator for a PyTorch model.
 
         Args:
@@ -163,6 +168,8 @@ class AutoEstimator:
                 trial's torch thread count too.
             name: The experiment's folder under ``logs_dir`` (default: timestamped).
             remote_dir: When set, results and checkpoints are stored here instead.
+            keep_checkpoints: Best-epoch checkpoints kept per trial (default 1; ``None``
+                keeps every improving epoch's). Population based schedulers keep all.
 
         Raises:
             InvalidInputError: unknown optimizer or loss name (valid names listed).
@@ -175,13 +182,15 @@ class AutoEstimator:
         check_optimizer(optimizer)
         check_loss(loss)
         return cls(TorchBackend(model_creator, optimizer, loss), logs_dir=logs_dir,
-                   resources_per_trial=resources_per_trial, name=name, remote_dir=remote_dir)
+                   resources_per_trial=resources_per_trial, name=name, remote_dir=remote_dir,
+                   keep_checkpoints=keep_checkpoints)
 
     @classmethod
     def from_keras(cls, *, model_creator: Callable[[dict], Any],
                    logs_dir: str = DEFAULT_LOGS_DIR,
                    resources_per_trial: Mapping[str, float] | None = None,
-                   name: str | None = None, remote_dir: str | None = None) -> AutoEstimator:
+                   name: str | None = None, remote_dir: str | None = None,
+                   keep_checkpoints: int | None = 1) -> AutoEstimator:
         """An estimator for a ``tf.keras`` model.
 
         Args:
@@ -190,6 +199,8 @@ class AutoEstimator:
             resources_per_trial: ``{"cpu": n}``; ``n`` is TensorFlow's thread count too.
             name: The experiment's folder under ``logs_dir`` (default: timestamped).
             remote_dir: When set, results and checkpoints are stored here instead.
+            keep_checkpoints: Best-epoch checkpoints kept per trial (default 1; ``None``
+                keeps every improving epoch's). Population based schedulers keep all.
         """
         from zoo_tune.estimator._keras import KerasBackend
 
@@ -197,7 +208,8 @@ class AutoEstimator:
             raise InvalidTypeError(f"`model_creator` must be callable config -> keras.Model, "
                                    f"but got {model_creator!r}.")
         return cls(KerasBackend(model_creator), logs_dir=logs_dir,
-                   resources_per_trial=resources_per_trial, name=name, remote_dir=remote_dir)
+                   resources_per_trial=resources_per_trial, name=name, remote_dir=remote_dir,
+                   keep_checkpoints=keep_checkpoints)
 
     def fit(
         self,
@@ -364,10 +376,10 @@ class AutoEstimator:
                 # The trial ends itself too; telling Tune lets it stop a finished trial before
                 # a scheduler acts on its last result (PBT would otherwise clone into it).
                 stop=functools.partial(_finished, plan),
-                # One checkpoint per trial: its best epoch's. Population based schedulers
-                # restore other trials' recent checkpoints, so there every one is kept.
+                # keep_checkpoints best epochs per trial (default 1). Population based
+                # schedulers restore other trials' recent checkpoints: there all are kept.
                 checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=None if plan.checkpoint_every_epoch else 1,
+                    num_to_keep=None if plan.checkpoint_every_epoch else self.keep_checkpoints,
                     checkpoint_score_attribute=metric.name,
                     checkpoint_score_order=metric.mode),
                 failure_config=tune.FailureConfig(max_failures=0)),
