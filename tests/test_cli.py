@@ -80,10 +80,11 @@ def test_plot_writes_non_trivial_pngs(experiment, tmp_path, capsys):
     paths = out.out.split()
     assert code == 0
     names = sorted(p.rsplit("/", 1)[1] for p in paths)
-    assert names == ["metric_vs_epoch.png", "metric_vs_lr.png", "parallel_coordinates.png"]
+    assert names == ["metric_vs_epoch.png", "metric_vs_lr.png", "parallel_coordinates.png",
+                     "trial_timeline.png"]
     for path in paths:
         image = Image.open(path)
-        assert image.size[0] >= 500 and image.size[1] >= 350
+        assert image.size[0] >= 500 and image.size[1] >= 250
         colours = image.convert("RGB").getcolors(maxcolors=100000)
         assert colours is not None and len(colours) > 20  # drawn, not a blank canvas
     # The epoch plot draws every trial: three lines of non-background colour at least.

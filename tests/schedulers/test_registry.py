@@ -113,3 +113,22 @@ def test_pbt_exploited_trials_continue_from_restored_weights(small_job):
     # ... and an exploited slow trial carries on from the donor's trained weights: its
     # accuracy jumps right after the perturbation instead of climbing from scratch.
     assert max(jumps) > 0.2, table["accuracy_history"].tolist()
+
+
+def test_pbt_and_asha_timeline_plot(small_job, tmp_path):
+    from PIL import Image
+
+    from zoo_tune.plots import exploit_events, save_plots
+
+    est = small_job(name="pbt_plot", scheduler="pbt", epochs=4, n_sampling=4,
+                    search_space={"lr": hp.choice([0.0001, 0.0002, 0.05, 0.1]),
+                                  "momentum": 0.9},
+                    scheduler_params={"perturbation_interval": 2, "synch": True,
+                                      "resample_probability": 0.0})
+    events = exploit_events(est)
+    ids = set(est.get_trial_table()["trial_id"])
+    assert events and all(t in ids and d in ids and t != d and s == 2 for t, d, s in events)
+    paths = save_plots(est, str(tmp_path / "plots"))
+    timeline = Image.open([p for p in paths if p.endswith("trial_timeline.png")][0])
+    pixels = timeline.convert("RGB").getdata()
+    assert sum(1 for r, g, b in pixels if r > 190 and g < 70 and b < 70) > 20  # red exploits

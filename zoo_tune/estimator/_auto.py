@@ -483,6 +483,31 @@ class AutoEstimator:
         assert self._metric is not None and self._records is not None
         return trial_table(self._records, self._metric)
 
+    def get_best_trials(self, k: int = 1) -> pd.DataFrame:
+        """The ``k`` best trials' rows of :meth:`get_trial_table`, best first.
+
+        Raises:
+            NotFittedError: before a successful ``fit``.
+        """
+        k = _positive_int("k", k)
+        table = self.get_trial_table()
+        assert self._metric is not None
+        column = f"best_{self._metric.name}"
+        return table.sort_values(column, ascending=self._metric.mode == "min",
+                                 na_position="last").head(k).reset_index(drop=True)
+
+    def get_trial_history(self) -> pd.DataFrame:
+        """Every trial's every epoch: ``trial_id``, ``epoch`` and everything it reported.
+
+        Raises:
+            NotFittedError: before a successful ``fit``.
+        """
+        self._require_fit("get_trial_history()")
+        assert self._records is not None
+        rows = [{"trial_id": r.trial_id, **{k: v for k, v in row.items() if k != "config"}}
+                for r in self._records for row in r.rows]
+        return pd.DataFrame(rows)
+
     def get_search_space(self) -> dict[str, Any]:
         """The search space ``fit`` used (``hp`` values), e.g. for :func:`hp.space_to_json`."""
         self._require_fit("get_search_space()")
