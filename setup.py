@@ -41,7 +41,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     packages=find_packages(include=["zoo_tune", "zoo_tune.*"]),
-    install_requires=[RAY, "numpy>=1.23", "pandas>=1.5", "pyarrow>=12", "tabulate>=0.9"],
+    install_requires=[RAY, "numpy>=1.23", "pandas>=1.5", "pyarrow>=12", "tabulate>=0.9",
+                      "pyyaml>=5.4"],
     extras_require={
         "torch": TORCH,
         "keras": KERAS,

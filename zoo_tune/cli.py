@@ -4,6 +4,7 @@ Example:
     $ zoo-tune list
     $ zoo-tune results /tmp/zoo_tune_logs/digits_cnn --format md
     $ zoo-tune plot /tmp/zoo_tune_logs/digits_cnn -o plots/
+    $ zoo-tune run conf/digits_job.yaml
 """
 
 from __future__ import annotations
@@ -75,8 +76,24 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from zoo_tune.job import load_job, run_job
+
+    job = load_job(args.job)
+    if args.dry_run:
+        print(f"{args.job}: valid job, {len(job.search_space)} hyper-parameters")
+        return 0
+    est = run_job(job)
+    print(f"experiment: {est.experiment_path}")
+    print(f"best config: {est.get_best_config()}")
+    best = est.get_best_trials(1).iloc[0]
+    assert est._metric is not None
+    print(f"best {est._metric.name}: {best[f'best_{est._metric.name}']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``zoo-tune`` (subcommands ``list``, ``results``, ``plot``)."""
+    """The argument parser of ``zoo-tune`` (``list``, ``results``, ``plot``, ``run``)."""
     parser = argparse.ArgumentParser(prog="zoo-tune", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     listing = sub.add_parser("list", help="valid search algorithms, schedulers, cluster modes, "
@@ -92,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("uri", help="experiment folder or URI: <logs_dir>/<name>")
     plot.add_argument("-o", "--output", required=True, help="folder for the PNG files")
     plot.set_defaults(func=_cmd_plot)
+    run = sub.add_parser("run", help="run a tuning job described in YAML (see conf/*.yaml)")
+    run.add_argument("job", help="the job's YAML file")
+    run.add_argument("--dry-run", action="store_true", help="validate the job, run nothing")
+    run.set_defaults(func=_cmd_run)
     return parser
 
 
