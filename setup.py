@@ -31,7 +31,7 @@ DEV = [
     "tabulate>=0.9",  # pandas to_markdown (zoo-tune results --format md)
 ]
 
-EXTRAS_FOR_TESTS = ["matplotlib>=3.5", "hdfs-native>=0.10"]
+EXTRAS_FOR_TESTS = ["matplotlib>=3.5", "hdfs-native>=0.10", "tensorboard>=2.10"]
 
 setup(
     name="zoo_tune",

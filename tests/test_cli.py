@@ -91,3 +91,18 @@ def test_plot_writes_non_trivial_pngs(experiment, tmp_path, capsys):
     epoch_png = Image.open(paths[0]).convert("RGB")
     red = sum(1 for px in epoch_png.getdata() if px[0] > 200 and px[1] < 80 and px[2] < 80)
     assert red > 100  # the highlighted best trial
+
+
+def test_tensorboard_reads_metrics_and_hparams(experiment):
+    event_accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator")
+    table = experiment.get_trial_table()
+    for _, row in table.iterrows():
+        events = event_accumulator.EventAccumulator(row["logdir"])
+        events.Reload()
+        scalars = events.Scalars("ray/tune/accuracy")
+        assert [s.step for s in scalars] == [1, 2]
+        assert [s.value for s in scalars] == pytest.approx(row["accuracy_history"])
+        hparams = events.PluginTagToContent("hparams")
+        assert b"lr" in hparams["_hparams_/experiment"]
+        assert "_hparams_/session_end_info" in hparams
