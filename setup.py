@@ -11,7 +11,7 @@ HERE = Path(__file__).parent
 RAY = "ray[tune,client]==2.60.0"
 TORCH = ["torch==2.13.0"]
 KERAS = ["tensorflow-cpu>=2.16"]
-SPARK = ["pyspark==3.5.7", "raydp==1.6.5"]
+SPARK = ["pyspark==3.5.7", "raydp==1.6.5", "psutil>=5.9"]  # Ray-on-Spark needs psutil
 SEARCHERS = [
     "scikit-optimize>=0.10",
     "bayesian-optimization>=1.4",
@@ -31,7 +31,9 @@ DEV = [
     "tabulate>=0.9",  # pandas to_markdown (zoo-tune results --format md)
 ]
 
-EXTRAS_FOR_TESTS = ["matplotlib>=3.5", "hdfs-native>=0.10", "tensorboard>=2.10"]
+EXTRAS_FOR_TESTS = [
+    "matplotlib>=3.5", "hdfs-native>=0.10", "tensorboard>=2.10", "pyspark==3.5.7",
+]
 
 setup(
     name="zoo_tune",

@@ -15,7 +15,8 @@ from zoo_tune.errors import InvalidInputError, InvalidTypeError
 
 def test_unknown_cluster_mode_lists_valid_ones():
     with pytest.raises(InvalidInputError, match=r"Unknown cluster_mode 'lokal'.*\['local', "
-                       r"'ray'\].*Did you mean 'local'"):
+                       r"'local-cluster', 'ray', 'spark-submit', 'standalone'\]"
+                       r".*Did you mean 'local'"):
         init_context(cluster_mode="lokal")
 
 

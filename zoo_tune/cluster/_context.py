@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,11 +14,20 @@ from zoo_tune.errors import InvalidInputError, InvalidTypeError, unknown_choice
 
 logger = logging.getLogger(__name__)
 
-#: cluster_mode -> what it does. Spark modes arrive with the Ray-on-Spark launcher.
+#: cluster_mode -> what it does.
 CLUSTER_MODES: dict[str, str] = {
     "local": "start Ray on this machine (the default when fit runs without init_context)",
     "ray": "connect to a running Ray cluster at `address` (e.g. 'auto' or 'ray://host:10001')",
+    "standalone": "create a SparkSession on a Spark standalone master (`master='spark://h:p'`) "
+                  "and start Ray worker nodes in its executors",
+    "local-cluster": "Spark's local-cluster[N,C,M] master on this machine (no setup), Ray worker "
+                     "nodes in its executors",
+    "spark-submit": "use the SparkSession spark-submit (or the caller) configured, Ray worker "
+                    "nodes in its executors",
 }
+
+#: The modes that start Ray on Spark executors.
+SPARK_MODES = ("standalone", "local-cluster", "spark-submit")
 
 # Ray 2.60 turns token authentication on when ~/.ray/auth_token exists; a local cluster we
 # start ourselves must not depend on that file (DESIGN section 4).
@@ -32,12 +43,24 @@ class ClusterContext:
         settings: The arguments ``init_context`` was called with.
         started_ray: Whether zoo_tune started Ray (and so stops it in ``stop_context``).
         startup_s: Seconds ``init_context`` took.
+        ray_address: The Ray head's ``host:port`` (Spark modes) or the ``address`` joined.
+        ray_worker_nodes: Alive Ray worker nodes when ``init_context`` returned (Spark modes).
+        spark_master: The Spark master (Spark modes).
+        owns_spark: Whether zoo_tune created the SparkSession (and so stops it).
+        timings: Seconds per start-up phase (Spark modes: ``spark_session_s``,
+            ``executors_s``, ``setup_ray_cluster_s``, ``connect_s``).
     """
 
     cluster_mode: str
     settings: dict[str, Any] = field(default_factory=dict)
     started_ray: bool = False
     startup_s: float = 0.0
+    ray_address: str | None = None
+    ray_worker_nodes: int = 0
+    spark_master: str | None = None
+    owns_spark: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    _spark_ray: Any = field(default=None, repr=False, compare=False)
 
 
 _CONTEXT: ClusterContext | None = None
@@ -74,29 +97,57 @@ def init_context(
     memory: int | None = None,
     object_store_memory: int | None = None,
     address: str | None = None,
+    master: str | None = None,
+    num_nodes: int | None = None,
+    executor_memory: str | None = None,
+    spark_conf: Mapping[str, str] | None = None,
+    app_name: str | None = None,
     **ray_init_kwargs: Any,
 ) -> ClusterContext:
     """Start (or join) the cluster trials run on.
 
     Args:
-        cluster_mode: ``"local"`` (Ray on this machine) or ``"ray"`` (an existing cluster at
-            ``address``).
-        cores: CPUs Ray may use for trials (``local`` only; default: all of this machine's).
-        memory: Bytes of heap memory for Ray's scheduler (``local`` only).
-        object_store_memory: Bytes of Ray's object store (``local`` only).
+        cluster_mode: One of :data:`CLUSTER_MODES`: ``"local"`` (Ray on this machine), ``"ray"``
+            (an existing cluster at ``address``), or a Spark mode (``"standalone"``,
+            ``"local-cluster"``, ``"spark-submit"``: Ray worker nodes inside Spark executors, a
+            Ray head with no trial CPUs on the driver).
+        cores: ``local``: CPUs Ray may use (default: all). Spark modes: CPUs of each Ray worker
+            node, and ``spark.executor.cores`` (default 1; ``spark-submit``: its
+            ``spark.executor.cores``, else 1).
+        memory: ``local``: bytes of heap memory for Ray's scheduler. Spark modes: heap bytes of
+            each Ray worker node (default 2 GiB).
+        object_store_memory: Bytes of Ray's object store (Spark modes: per Ray node; default a
+            quarter of ``memory``, at least 128 MiB).
         address: The Ray cluster to join (``ray`` mode only).
+        master: ``standalone``: ``"spark://host:port"`` (required). ``local-cluster``:
+            ``"local-cluster[N,C,M]"`` (default built from ``num_nodes``, ``cores``,
+            ``executor_memory``).
+        num_nodes: Spark modes: Ray worker nodes to start, one per Spark task slot of
+            ``cores`` CPUs (default: every free slot; ``local-cluster``: N).
+        executor_memory: Spark modes that create the session: ``spark.executor.memory``
+            (the executor JVM's heap; Ray nodes live outside it). Default ``"1g"``
+            (``local-cluster``: M megabytes).
+        spark_conf: More Spark settings for the session zoo_tune creates (``standalone``,
+            ``local-cluster``).
+        app_name: The Spark application name (default ``"zoo_tune"``).
         **ray_init_kwargs: Passed on to ``ray.init``.
 
     Returns:
         The active context; ``with init_context(...):`` stops it on exit.
 
     Raises:
-        InvalidInputError: unknown ``cluster_mode``, a setting that does not belong to it, or
-            a second call with different settings while a context is active.
+        InvalidInputError: unknown ``cluster_mode``, a setting that does not belong to it, a
+            Spark master that does not answer within 5 s, no Spark executor within 90 s, or a
+            second call with different settings while a context is active.
+        MissingDependencyError: a Spark mode without pyspark installed.
 
     Example:
         >>> with init_context(cluster_mode="local", cores=2):  # doctest: +SKIP
         ...     AutoEstimator.from_torch(...).fit(...)
+        >>> ctx = init_context(cluster_mode="standalone", master="spark://127.0.0.1:7077",
+        ...                    num_nodes=2, cores=1)  # doctest: +SKIP
+        >>> ctx.ray_worker_nodes, round(ctx.startup_s)  # doctest: +SKIP
+        (2, 37)
     """
     global _CONTEXT
     if not isinstance(cluster_mode, str) or cluster_mode not in CLUSTER_MODES:
@@ -104,14 +155,20 @@ def init_context(
     _check_positive_int("cores", cores)
     _check_positive_int("memory", memory)
     _check_positive_int("object_store_memory", object_store_memory)
+    _check_positive_int("num_nodes", num_nodes)
     if cluster_mode == "ray" and not address:
         raise InvalidInputError("cluster_mode='ray' needs `address` (e.g. 'auto' or "
                                 "'ray://head:10001').")
-    if cluster_mode == "local" and address:
-        raise InvalidInputError("`address` belongs to cluster_mode='ray'; cluster_mode='local' "
-                                "starts its own Ray.")
+    if cluster_mode != "ray" and address:
+        raise InvalidInputError(f"`address` belongs to cluster_mode='ray'; "
+                                f"cluster_mode={cluster_mode!r} starts its own Ray.")
+    _check_spark_settings(cluster_mode, master, num_nodes, executor_memory, spark_conf,
+                          app_name)
     settings = {"cores": cores, "memory": memory, "object_store_memory": object_store_memory,
                 "address": address, **ray_init_kwargs}
+    if cluster_mode in SPARK_MODES:
+        settings.update(master=master, num_nodes=num_nodes, executor_memory=executor_memory,
+                        spark_conf=dict(spark_conf or {}), app_name=app_name)
     if _CONTEXT is not None:
         if (_CONTEXT.cluster_mode, _CONTEXT.settings) == (cluster_mode, settings):
             return _CONTEXT
@@ -120,11 +177,137 @@ def init_context(
             f"settings {_CONTEXT.settings}; call stop_context() before starting another "
             f"(cluster_mode={cluster_mode!r}, settings {settings}).")
     start = time.monotonic()
-    started = _start_ray(cluster_mode, cores, memory, object_store_memory, address,
-                         ray_init_kwargs)
-    _CONTEXT = _ContextHandle(cluster_mode, settings, started, time.monotonic() - start)
-    logger.info("zoo_tune context %r ready in %.1f s", cluster_mode, _CONTEXT.startup_s)
+    if cluster_mode in SPARK_MODES:
+        ctx = _start_spark_ray(cluster_mode, settings, ray_init_kwargs)
+    else:
+        started = _start_ray(cluster_mode, cores, memory, object_store_memory, address,
+                             ray_init_kwargs)
+        ctx = _ContextHandle(cluster_mode=cluster_mode, settings=settings, started_ray=started,
+                             ray_address=address)
+    ctx.startup_s = time.monotonic() - start
+    _CONTEXT = ctx
+    logger.info("zoo_tune context %r ready in %.1f s %s", cluster_mode, ctx.startup_s,
+                {k: round(v, 1) for k, v in ctx.timings.items()})
     return _CONTEXT
+
+
+def _check_spark_settings(cluster_mode: str, master: str | None, num_nodes: int | None,
+                          executor_memory: str | None, spark_conf: Mapping[str, str] | None,
+                          app_name: str | None) -> None:
+    """Reject Spark settings outside the Spark modes, and malformed ones, before any work."""
+    from zoo_tune.cluster import _spark
+
+    given = {"master": master, "num_nodes": num_nodes, "executor_memory": executor_memory,
+             "spark_conf": spark_conf, "app_name": app_name}
+    if cluster_mode not in SPARK_MODES:
+        stray = sorted(k for k, v in given.items() if v is not None)
+        if stray:
+            raise InvalidInputError(f"{stray} belong to the Spark cluster modes "
+                                    f"{list(SPARK_MODES)}, not cluster_mode={cluster_mode!r}.")
+        return
+    if executor_memory is not None and (
+            not isinstance(executor_memory, str)
+            or not re.fullmatch(r"\d+[kmgtKMGT]?[bB]?", executor_memory)):
+        raise InvalidInputError(f"`executor_memory` must be a JVM memory string like '1g' or "
+                                f"'512m', but got {executor_memory!r}.")
+    if spark_conf is not None and not isinstance(spark_conf, Mapping):
+        raise InvalidTypeError(f"`spark_conf` must be a dict of Spark settings, but got "
+                               f"{type(spark_conf).__name__}.")
+    if app_name is not None and not isinstance(app_name, str):
+        raise InvalidTypeError(f"`app_name` must be a str, but got {app_name!r}.")
+    if cluster_mode == "spark-submit":
+        stray = sorted(k for k in ("master", "executor_memory", "spark_conf")
+                       if given[k] is not None)
+        if stray:
+            raise InvalidInputError(
+                f"cluster_mode='spark-submit' runs on the SparkSession spark-submit configured; "
+                f"{stray} are set there (spark-submit --master/--executor-memory/--conf), not "
+                f"in init_context.")
+    elif cluster_mode == "standalone":
+        if master is None:
+            raise InvalidInputError("cluster_mode='standalone' needs `master` like "
+                                    "'spark://host:7077'.")
+        _spark.parse_standalone(master)
+    elif master is not None and (not isinstance(master, str)
+                                 or _spark.parse_local_cluster(master) is None):
+        raise InvalidInputError(f"cluster_mode='local-cluster' takes `master` like "
+                                f"'local-cluster[2,1,1024]' (workers, cores, MB each), but got "
+                                f"{master!r}.")
+
+
+def _start_spark_ray(cluster_mode: str, settings: dict[str, Any],
+                     ray_init_kwargs: dict[str, Any]) -> _ContextHandle:
+    """Create or reuse the SparkSession, start Ray on it, connect this process."""
+    from zoo_tune.cluster import _spark
+
+    for key, value in _RAY_ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    # Ray on Spark reads this when ray.util.spark is first imported (driver and executors).
+    os.environ.setdefault(_spark._WORKER_STARTUP_INTERVAL_ENV, _spark._WORKER_STARTUP_INTERVAL_S)
+    # The head node runs `ray start` from PATH: the venv's ray, not another one.
+    os.environ["PATH"] = _spark._path_with_venv()
+    import ray
+
+    if ray.is_initialized():
+        raise InvalidInputError(
+            f"cluster_mode={cluster_mode!r} starts its own Ray cluster, but this process is "
+            f"already connected to Ray (not through init_context): call ray.shutdown() first.")
+    master, cores, num_nodes = settings["master"], settings["cores"], settings["num_nodes"]
+    executor_memory = settings["executor_memory"]
+    if cluster_mode == "standalone":
+        _spark.check_master_answers(_spark.parse_standalone(master))
+    elif cluster_mode == "local-cluster":
+        if master is None:
+            mb = _memory_mb(executor_memory or "1g")
+            master = f"local-cluster[{num_nodes or 2},{cores or 1},{mb}]"
+        workers, worker_cores, worker_mb = _spark.parse_local_cluster(master) or (2, 1, 1024)
+        num_nodes = num_nodes or workers * max(1, worker_cores // (cores or worker_cores))
+        cores = cores or worker_cores
+        executor_memory = executor_memory or f"{worker_mb}m"
+    timings: dict[str, float] = {}
+    phase = time.monotonic()
+    conf = None
+    if cluster_mode != "spark-submit":
+        cores = cores or 1
+        conf = _spark.spark_conf(master, app_name=settings["app_name"] or "zoo_tune",
+                                 cores=cores, executors=num_nodes,
+                                 executor_memory=executor_memory or "1g",
+                                 extra=settings["spark_conf"])
+    spark, owns_spark = _spark.get_session(cluster_mode, conf)
+    timings["spark_session_s"] = time.monotonic() - phase
+    if cores is None:
+        cores = int(spark.sparkContext.getConf().get("spark.executor.cores", "1"))
+    memory = settings["memory"] or _spark.DEFAULT_NODE_MEMORY
+    object_store = settings["object_store_memory"] or max(memory // 4, 128 * 1024**2)
+    info = None
+    try:
+        info = _spark.start(spark, owns_spark, num_nodes=num_nodes, cores=cores, memory=memory,
+                            object_store_memory=object_store)
+        timings.update(info.timings)
+        phase = time.monotonic()
+        ray.init(address=info.address, **{"log_to_driver": True, **ray_init_kwargs})
+        timings["connect_s"] = time.monotonic() - phase
+    except BaseException:
+        if info is not None:
+            _spark.stop(info)
+        elif owns_spark:
+            spark.stop()
+        raise
+    workers = [n for n in ray.nodes()
+               if n.get("Alive") and "node:__internal_head__" not in n.get("Resources", {})]
+    return _ContextHandle(cluster_mode=cluster_mode, settings=settings, started_ray=True,
+                          ray_address=info.address, ray_worker_nodes=len(workers),
+                          spark_master=spark.sparkContext.master, owns_spark=owns_spark,
+                          timings=timings, _spark_ray=info)
+
+
+def _memory_mb(jvm_memory: str) -> int:
+    """``"1g"`` -> 1024, ``"512m"`` -> 512 (Spark's JVM memory strings; bare numbers are MB)."""
+    match = re.fullmatch(r"(\d+)([kmgt]?)b?", jvm_memory.strip().lower())
+    if match is None:
+        raise InvalidInputError(f"Not a JVM memory string: {jvm_memory!r}.")
+    scale = {"k": 1 / 1024, "": 1, "m": 1, "g": 1024, "t": 1024**2}[match[2]]
+    return max(1, int(int(match[1]) * scale))
 
 
 def _start_ray(cluster_mode: str, cores: int | None, memory: int | None,
@@ -159,12 +342,25 @@ def ensure_ray() -> ClusterContext:
 
 
 def stop_context() -> None:
-    """Stop what ``init_context`` started; a no-op when nothing is active."""
+    """Stop what ``init_context`` started; a no-op when nothing is active.
+
+    Spark modes: shuts the Ray cluster on Spark down (head and executor-side worker nodes,
+    waiting until their processes exit), disconnects this process, and stops the SparkSession
+    and its driver JVM when zoo_tune created them.
+
+    Example:
+        >>> stop_context()  # doctest: +SKIP
+    """
     global _CONTEXT
     if _CONTEXT is None:
         return
     import ray
 
-    if _CONTEXT.started_ray and ray.is_initialized():
+    ctx, _CONTEXT = _CONTEXT, None
+    if ctx._spark_ray is not None:
+        from zoo_tune.cluster import _spark
+
+        _spark.stop(ctx._spark_ray)
+        logger.info("Stopped Ray on Spark (%s).", ctx.spark_master)
+    elif ctx.started_ray and ray.is_initialized():
         ray.shutdown()
-    _CONTEXT = None

@@ -60,6 +60,12 @@ def check_fits_a_node(resources: Mapping[str, float]) -> None:
     wanted = {RESOURCE_KEYS[k]: v for k, v in resources.items() if v > 0}
     sizes = node_sizes()
     if not any(all(size.get(k, 0) >= v for k, v in wanted.items()) for size in sizes):
+        note = ""
+        if any(not size.get("CPU") for size in sizes):
+            note = (" Nodes without CPU (a Ray head on the Spark driver, in the Spark cluster "
+                    "modes) never run trials; each Spark mode worker node has init_context's "
+                    "`cores` CPUs and `memory` bytes.")
         raise InvalidInputError(f"`resources_per_trial` asks for {dict(resources)} per trial, "
-                                f"but no Ray node is that large. Node sizes: {sizes}. Lower the "
-                                f"request or start larger nodes (init_context cores=...).")
+                                f"but no Ray node is that large. Node sizes: {sizes}.{note} "
+                                f"Lower the request or start larger nodes (init_context "
+                                f"cores=...).")

@@ -1,0 +1,423 @@
+"""Ray on Spark: a Ray head on the driver and Ray worker nodes inside Spark executors.
+
+The Spark cluster modes of :func:`zoo_tune.init_context` (``standalone``, ``local-cluster``,
+``spark-submit``) create or reuse a SparkSession, then start Ray with
+``ray.util.spark.setup_ray_cluster``. pyspark is imported only here, and only when such a mode
+is asked for, so ``import zoo_tune`` stays light.
+
+Example:
+    >>> from zoo_tune import init_context, stop_context
+    >>> ctx = init_context(cluster_mode="standalone", master="spark://127.0.0.1:7077",
+    ...                    num_nodes=2, cores=1, memory=2 * 1024**3)  # doctest: +SKIP
+    >>> ctx.ray_worker_nodes  # doctest: +SKIP
+    2
+    >>> stop_context()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from zoo_tune.errors import InvalidInputError, MissingDependencyError
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a TCP connect to the Spark master may take before ``init_context`` gives up.
+MASTER_CONNECT_TIMEOUT_S = 5.0
+
+#: Seconds to wait for the first Spark executor to register before giving up.
+EXECUTOR_TIMEOUT_S = 90.0
+
+#: Ray worker node heap memory (bytes) when ``memory`` is not given.
+DEFAULT_NODE_MEMORY = 2 * 1024**3
+
+#: Smallest object store Ray accepts (ray_constants.OBJECT_STORE_MINIMUM_MEMORY_BYTES).
+_MIN_OBJECT_STORE = 75 * 1024**2
+
+# Ray-on-Spark holds a file lock for this many seconds after each Ray node it starts on a host,
+# so that two raylets never pick ports at the same time (at 0 a raylet here died with "bind:
+# Address already in use"). Ray's default is 10 s; a worker that finds the lock taken retries
+# after a fixed 10 s, so any value between ~3 and ~8 s starts two workers per host in the same
+# time as 10 s does not. Read by Ray from the environment, in the driver and the executors.
+_WORKER_STARTUP_INTERVAL_ENV = "RAY_ON_SPARK_RAY_WORKER_NODE_STARTUP_INTERVAL"
+_WORKER_STARTUP_INTERVAL_S = "5"
+
+_LOCAL_CLUSTER = re.compile(r"^local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\]$")
+_SPARK_URL = re.compile(r"^spark://(.+)$")
+
+
+@dataclass
+class SparkRay:
+    """What :func:`start` started, for :func:`stop`.
+
+    Attributes:
+        spark: The SparkSession.
+        owns_spark: Whether zoo_tune created the SparkSession (and so stops it).
+        address: The Ray head's ``host:port``.
+        temp_root: The root of every Ray node's temp dir (zoo_tune's own, removed on stop).
+        worker_nodes: How many Ray worker nodes were asked for (None: all free slots).
+        node_sizes: Per Ray worker node: ``{"CPU": .., "memory": .., "object_store_memory": ..}``.
+        timings: Seconds spent in each start-up phase.
+    """
+
+    spark: Any
+    owns_spark: bool
+    address: str
+    temp_root: str
+    worker_nodes: int | None
+    node_sizes: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def parse_local_cluster(master: str) -> tuple[int, int, int] | None:
+    """Return ``(workers, cores, memory_mb)`` of a ``local-cluster[N,C,M]`` master, else None.
+
+    Example:
+        >>> parse_local_cluster("local-cluster[2,1,1024]")
+        (2, 1, 1024)
+    """
+    match = _LOCAL_CLUSTER.match(master.strip())
+    return None if match is None else (int(match[1]), int(match[2]), int(match[3]))
+
+
+def parse_standalone(master: str) -> list[tuple[str, int]]:
+    """Return the ``(host, port)`` pairs of a ``spark://h1:p1[,h2:p2]`` master URL.
+
+    Raises:
+        InvalidInputError: not a ``spark://host:port`` URL.
+
+    Example:
+        >>> parse_standalone("spark://127.0.0.1:7077")
+        [('127.0.0.1', 7077)]
+    """
+    match = _SPARK_URL.match(master.strip()) if isinstance(master, str) else None
+    hosts: list[tuple[str, int]] = []
+    for part in (match[1].split(",") if match else []):
+        host, _, port = part.strip().rpartition(":")
+        if not host or not port.isdigit():
+            hosts = []
+            break
+        hosts.append((host.strip("[]"), int(port)))
+    if not hosts:
+        raise InvalidInputError(f"cluster_mode='standalone' needs `master` like "
+                                f"'spark://host:7077', but got {master!r}.")
+    return hosts
+
+
+def check_master_answers(hosts: list[tuple[str, int]],
+                         timeout_s: float = MASTER_CONNECT_TIMEOUT_S) -> None:
+    """Raise unless at least one Spark master accepts a TCP connection within ``timeout_s``.
+
+    Raises:
+        InvalidInputError: naming every address tried and why it failed.
+
+    Example:
+        >>> check_master_answers([("127.0.0.1", 7077)])  # doctest: +SKIP
+    """
+    errors = []
+    for host, port in hosts:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                return
+        except OSError as err:
+            errors.append(f"{host}:{port}: {err.strerror or err}")
+    raise InvalidInputError(
+        f"No Spark master answers at {', '.join(errors)} (tried for {timeout_s:.0f} s each). "
+        f"Start one (scripts/spark-standalone.sh start) or fix `master`.")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _venv_bin() -> str:
+    return os.path.dirname(sys.executable)
+
+
+def _path_with_venv() -> str:
+    path = os.environ.get("PATH", "")
+    venv_bin = _venv_bin()
+    return path if path.split(os.pathsep)[:1] == [venv_bin] else venv_bin + os.pathsep + path
+
+
+def spark_conf(master: str, *, app_name: str, cores: int, executors: int | None,
+               executor_memory: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The Spark conf zoo_tune creates a SparkSession with (Ray on Spark's needs included).
+
+    Example:
+        >>> conf = spark_conf("local-cluster[2,1,1024]", app_name="t", cores=1, executors=2,
+        ...                   executor_memory="512m")
+        >>> conf["spark.executorEnv.RAY_AUTH_MODE"]
+        'disabled'
+    """
+    conf = {
+        "spark.master": master,
+        "spark.app.name": app_name,
+        "spark.executor.cores": str(cores),
+        "spark.executor.memory": executor_memory,
+        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.driver.python": sys.executable,
+        # Ray nodes in executors run `ray start` from PATH: the venv's bin must come first.
+        "spark.executorEnv.PATH": _path_with_venv(),
+        "spark.executorEnv.RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
+        f"spark.executorEnv.{_WORKER_STARTUP_INTERVAL_ENV}":
+            os.environ.get(_WORKER_STARTUP_INTERVAL_ENV, _WORKER_STARTUP_INTERVAL_S),
+        "spark.ui.showConsoleProgress": "false",
+        # A Ray worker node holds its task for the cluster's lifetime: never speculate on it.
+        "spark.speculation": "false",
+    }
+    if executors is not None and master.startswith("spark://"):
+        conf["spark.cores.max"] = str(cores * executors)
+    host = master
+    if master.startswith("spark://"):
+        host = parse_standalone(master)[0][0]
+    if master.startswith("local-cluster[") or _is_loopback(host):
+        # Executors on this machine reach the driver (and the Ray head) on loopback.
+        conf.setdefault("spark.driver.host", "127.0.0.1")
+        conf.setdefault("spark.driver.bindAddress", "127.0.0.1")
+    conf.update(extra or {})
+    return conf
+
+
+def _import_spark() -> Any:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as err:
+        raise MissingDependencyError(
+            "The Spark cluster modes need pyspark: pip install 'zoo_tune[spark]' (or "
+            "pip install pyspark==3.5.7).") from err
+    return SparkSession
+
+
+def get_session(cluster_mode: str, conf: Mapping[str, str] | None) -> tuple[Any, bool]:
+    """Return ``(SparkSession, created_by_us)``: the active one, or one built from ``conf``.
+
+    ``spark-submit`` mode takes the session spark-submit configured (``getOrCreate`` with no
+    settings of ours); the other modes create one, or reuse an active one on the same master.
+
+    Raises:
+        InvalidInputError: an active SparkSession runs on another master.
+
+    Example:
+        >>> spark, created = get_session("spark-submit", None)  # doctest: +SKIP
+    """
+    session_cls = _import_spark()
+    active = session_cls.getActiveSession()
+    if cluster_mode == "spark-submit" or conf is None:
+        if active is not None:
+            return active, False
+        return session_cls.builder.getOrCreate(), False
+    if active is not None:
+        if active.sparkContext.master != conf["spark.master"]:
+            raise InvalidInputError(
+                f"A SparkSession on master {active.sparkContext.master!r} is already active; "
+                f"cluster_mode={cluster_mode!r} wants {conf['spark.master']!r}. Stop it, or "
+                f"use cluster_mode='spark-submit' to run on the active session.")
+        logger.info("Reusing the active SparkSession on %s.", conf["spark.master"])
+        return active, False
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = session_cls.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate(), True
+
+
+def _executor_count(spark: Any) -> int:
+    infos = spark.sparkContext._jsc.sc().statusTracker().getExecutorInfos()
+    return max(0, len(infos) - 1)  # minus the driver
+
+
+def wait_for_executors(spark: Any, wanted: int, timeout_s: float = EXECUTOR_TIMEOUT_S) -> int:
+    """Wait until ``wanted`` executors registered (at least one within ``timeout_s``).
+
+    Returns:
+        The number of executors registered.
+
+    Raises:
+        InvalidInputError: no executor at all after ``timeout_s`` (a master with no free
+            workers would otherwise make the first Spark job wait forever).
+
+    Example:
+        >>> wait_for_executors(spark, 2)  # doctest: +SKIP
+        2
+    """
+    deadline = time.monotonic() + timeout_s
+    count = _executor_count(spark)
+    while count < wanted and time.monotonic() < deadline:
+        time.sleep(0.2)
+        count = _executor_count(spark)
+    if count == 0:
+        conf = spark.sparkContext.getConf()
+        raise InvalidInputError(
+            f"No Spark executor registered with master {spark.sparkContext.master!r} within "
+            f"{timeout_s:.0f} s (spark.executor.cores={conf.get('spark.executor.cores', None)}, "
+            f"spark.executor.memory={conf.get('spark.executor.memory', None)}). Check that the "
+            f"master has live workers with that many free cores and that much free memory.")
+    if count < wanted:
+        logger.warning("Only %d of %d Spark executors registered within %.0f s; Ray worker "
+                       "nodes will start on those.", count, wanted, timeout_s)
+    return count
+
+
+def start(spark: Any, owns_spark: bool, *, num_nodes: int | None, cores: int,
+          memory: int, object_store_memory: int,
+          ray_temp_root: str | None = None) -> SparkRay:
+    """Start a Ray cluster on ``spark``: head on the driver (no CPUs), workers in executors.
+
+    Args:
+        spark: The SparkSession.
+        owns_spark: Whether zoo_tune created ``spark``.
+        num_nodes: Ray worker nodes (None: as many as the executors' free slots allow).
+        cores: CPUs of each Ray worker node (one Spark task of that many CPUs holds it).
+        memory: Heap memory of each Ray worker node, bytes.
+        object_store_memory: Object store of each Ray worker node (and of the head), bytes.
+        ray_temp_root: Root of the Ray nodes' temp dirs (default: a new short dir in /tmp).
+
+    Returns:
+        What to hand to :func:`stop`.
+
+    Example:
+        >>> info = start(spark, True, num_nodes=2, cores=1, memory=2**31,
+        ...              object_store_memory=2**28)  # doctest: +SKIP
+    """
+    from ray.util import spark as ray_spark
+
+    timings: dict[str, float] = {}
+    begin = time.monotonic()
+    if num_nodes is not None:
+        wait_for_executors(spark, _executors_needed(spark, num_nodes, cores))
+    timings["executors_s"] = time.monotonic() - begin
+    # Unix socket paths of Ray nodes live under this root: keep it short (108-byte limit).
+    temp_root = ray_temp_root or tempfile.mkdtemp(prefix="ztr-", dir="/tmp")
+    node_sizes = {"CPU": float(cores), "memory": float(memory),
+                  "object_store_memory": float(object_store_memory)}
+    kwargs: dict[str, Any] = {
+        "max_worker_nodes": num_nodes or ray_spark.MAX_NUM_WORKER_NODES,
+        "num_cpus_worker_node": cores,
+        "num_gpus_worker_node": 0,
+        "memory_worker_node": memory,
+        "object_store_memory_worker_node": object_store_memory,
+        "num_cpus_head_node": 0,
+        "num_gpus_head_node": 0,
+        "memory_head_node": 512 * 1024**2,
+        "object_store_memory_head_node": object_store_memory,
+        # The dashboard needs ray[default]; without it Ray waits 60 s for it to come up.
+        "head_node_options": {"include_dashboard": False, "disable_usage_stats": None},
+        "worker_node_options": {"disable_usage_stats": None},
+        "ray_temp_root_dir": temp_root,
+    }
+    logger.info("Starting Ray on Spark (%s): %s", spark.sparkContext.master, kwargs)
+    phase = time.monotonic()
+    try:
+        address, _remote = ray_spark.setup_ray_cluster(**kwargs)
+    except BaseException:
+        shutil.rmtree(temp_root, ignore_errors=True)
+        raise
+    timings["setup_ray_cluster_s"] = time.monotonic() - phase
+    return SparkRay(spark, owns_spark, address, temp_root, num_nodes, node_sizes, timings)
+
+
+def _executors_needed(spark: Any, num_nodes: int, cores: int) -> int:
+    per_executor = int(spark.sparkContext.getConf().get("spark.executor.cores", str(cores)))
+    slots = max(1, per_executor // max(1, cores))
+    return -(-num_nodes // slots)
+
+
+def ray_node_processes(temp_root: str) -> list[Any]:
+    """Live processes of Ray nodes whose command line names ``temp_root``.
+
+    Example:
+        >>> ray_node_processes("/tmp/ztr-abc")  # doctest: +SKIP
+        []
+    """
+    try:
+        import psutil
+    except ImportError:
+        return []
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if any(temp_root in part for part in proc.info["cmdline"] or ()):
+                found.append(proc)
+        except (psutil.Error, TypeError):
+            continue
+    return found
+
+
+def stop(info: SparkRay, timeout_s: float = 30.0) -> None:
+    """Shut Ray on Spark down, stop the SparkSession if zoo_tune made it, wait for the nodes.
+
+    Ray nodes in executors exit once their Spark job is cancelled (the task's Python worker is
+    killed and the node's watchdog sees its parent die); this waits up to ``timeout_s`` for every
+    process under the cluster's temp root to exit, then kills what is left.
+
+    Example:
+        >>> stop(info)  # doctest: +SKIP
+    """
+    import ray
+    from ray.util import spark as ray_spark
+
+    if ray.is_initialized():
+        ray.shutdown()
+    try:
+        ray_spark.shutdown_ray_cluster()
+    except RuntimeError as err:  # none active: it failed to start, or someone shut it down
+        logger.debug("shutdown_ray_cluster: %s", err)
+    if info.owns_spark:
+        info.spark.stop()
+        _stop_gateway(info.spark)
+    deadline = time.monotonic() + timeout_s
+    left = ray_node_processes(info.temp_root)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = ray_node_processes(info.temp_root)
+    for proc in left:
+        logger.warning("Killing Ray process %d left after %.0f s: %s", proc.pid, timeout_s,
+                       " ".join(proc.info["cmdline"] or ())[:200])
+        try:
+            proc.kill()
+        except Exception:  # noqa: BLE001 - it may have exited meanwhile
+            pass
+    shutil.rmtree(info.temp_root, ignore_errors=True)
+
+
+def _stop_gateway(spark: Any) -> None:
+    """End the driver JVM that pyspark launched for this process.
+
+    ``SparkSession.stop`` leaves pyspark's gateway JVM running until Python exits; that JVM
+    exits on EOF of its stdin (``PythonGatewayServer``). Only called when zoo_tune created the
+    session; a gateway that spark-submit started (no ``proc``) is left alone.
+    """
+    context_cls = type(spark.sparkContext)
+    gateway = getattr(context_cls, "_gateway", None)
+    proc = getattr(gateway, "proc", None)
+    if gateway is None or proc is None:
+        return
+    try:
+        gateway.shutdown()
+    except Exception as err:  # noqa: BLE001 - best effort: the JVM may be gone already
+        logger.debug("py4j gateway shutdown: %s", err)
+    try:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        proc.wait(timeout=15)
+    except Exception:  # noqa: BLE001 - it did not exit on EOF: end it
+        proc.kill()
+    context_cls._gateway = None
+    context_cls._jvm = None
