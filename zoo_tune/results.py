@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import posixpath
@@ -87,13 +88,30 @@ def _config(fs: Any, folder: str) -> dict[str, Any]:
     return json.loads(_read_text(fs, posixpath.join(folder, "params.json")) or "{}")
 
 
+def _csv_rows(fs: Any, folder: str) -> list[dict[str, Any]]:
+    text = _read_text(fs, posixpath.join(folder, "progress.csv"))
+    if not text:
+        return []
+    frame = pd.read_csv(io.StringIO(text))
+    return [{k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}
+            for row in frame.to_dict(orient="records")]
+
+
 def read_trial(fs: Any, folder: str) -> TrialRecord:
-    """Read one ``trial_<id>`` folder."""
+    """Read one ``trial_<id>`` folder.
+
+    Ray Tune logs every result twice (``result.json`` and ``progress.csv``). When a trial is
+    paused and restarted (PBT), Ray restores each file from storage, which may lag the
+    driver's copy by a few results; the longer of the two is the complete history.
+    """
     import pyarrow.fs
 
     rows = [json.loads(line) for line in
             (_read_text(fs, posixpath.join(folder, "result.json")) or "").splitlines()
             if line.strip()]
+    csv_rows = _csv_rows(fs, folder)
+    if len(csv_rows) > len(rows):
+        rows = csv_rows
     kept = {info.base_name for info in fs.get_file_info(pyarrow.fs.FileSelector(folder))
             if info.type == pyarrow.fs.FileType.Directory
             and info.base_name.startswith("checkpoint_")}

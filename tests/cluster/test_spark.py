@@ -131,15 +131,18 @@ ctx = init_context(cluster_mode="standalone", master=master, num_nodes=2, cores=
 nodes = [n for n in ray.nodes() if n["Alive"]]
 head = [n["NodeID"] for n in nodes if "node:__internal_head__" in n["Resources"]]
 workers = {n["NodeID"]: n["Resources"] for n in nodes if n["NodeID"] not in head}
+logs_dir = sys.argv[3] if len(sys.argv) > 3 else os.path.abspath("logs")
 est = AutoEstimator.from_torch(model_creator=model_creator, optimizer=optimizer,
-                               loss="CrossEntropyLoss", logs_dir=os.path.abspath("logs"),
-                               name="spark")
+                               loss="CrossEntropyLoss", logs_dir=logs_dir, name="spark")
 t = time.monotonic()
 est.fit((x[:240], y[:240]), validation_data=(x[240:], y[240:]), epochs=1, n_sampling=4,
         metric="accuracy", search_space={"lr": hp.uniform(0.01, 0.2)}, verbose=0)
 fit_s = time.monotonic() - t
 table = est.get_trial_table()
 best = est.get_best_model()
+fs = est._storage.filesystem
+stored = [p for p in table["logdir"]
+          if fs.get_file_info(p + "/result.json").size and p.startswith(est._storage.path)]
 app_id = ctx._spark_ray.spark.sparkContext.applicationId
 temp_root = ctx._spark_ray.temp_root
 t = time.monotonic()
@@ -150,6 +153,7 @@ print(json.dumps({
     "startup_s": ctx.startup_s, "timings": ctx.timings, "fit_s": fit_s, "stop_s": stop_s,
     "ray_worker_nodes": ctx.ray_worker_nodes, "head": head, "workers": workers,
     "statuses": table["status"].tolist(), "trials": len(table),
+    "experiment": est.experiment_path, "stored_trials": len(stored),
     "best_model": type(best).__name__,
     "records": [r for r in records if r["pid"] != os.getpid()],
     "left": ours_left(temp_root, app_id), "ray_initialized": ray.is_initialized(),
@@ -157,10 +161,18 @@ print(json.dumps({
 """
 
 
-def test_standalone_fit_runs_trials_on_two_executor_ray_nodes(spark_master, tmp_path):
+def test_standalone_fit_runs_trials_on_two_executor_ray_nodes(spark_master, tmp_path,
+                                                              request):
     records = tmp_path / "records"
     records.mkdir()
-    out = run_script(STANDALONE_FIT, tmp_path, spark_master, str(records))
+    try:  # trials in Spark executors write to the real HDFS when one can run here
+        logs_dir = [f"{request.getfixturevalue('hdfs_cluster')[0]}/user/zt/spark"]
+    except pytest.skip.Exception:
+        logs_dir = []
+    out = run_script(STANDALONE_FIT, tmp_path, spark_master, str(records), *logs_dir)
+    assert out["stored_trials"] == 4
+    if logs_dir:
+        assert out["experiment"] == f"{logs_dir[0]}/spark"
     assert out["ray_worker_nodes"] == 2 and len(out["head"]) == 1
     assert all(r == {"CPU": 1.0, "memory": 1024.0**3, "object_store_memory": 256.0 * 1024**2}
                for r in ({k: v for k, v in res.items()
