@@ -8,7 +8,6 @@ import functools
 import json
 import logging
 import numbers
-import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -74,11 +73,15 @@ def _clones_trials(scheduler: Any) -> bool:
     return isinstance(scheduler, (PopulationBasedTraining, PopulationBasedTrainingReplay))
 
 
-def _finished(plan: TrialPlan, trial_id: str, result: dict[str, Any]) -> bool:
-    """Tune stopper: the trial has run its epochs or reached the metric threshold."""
-    value = result.get(plan.metric.name)
-    return result.get("training_iteration", 0) >= plan.epochs or (
-        value is not None and reached(float(value), plan.threshold, plan.metric.mode))
+def _finished(epochs: int, metric: str, mode: str, threshold: float | None, trial_id: str,
+              result: dict[str, Any]) -> bool:
+    """Tune stopper: the trial has run its epochs or reached the metric threshold.
+
+    It holds four plain values only: Tune pickles its stopper into every experiment snapshot.
+    """
+    value = result.get(metric)
+    return result.get("training_iteration", 0) >= epochs or (
+        value is not None and reached(float(value), threshold, mode))
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -277,6 +280,8 @@ class AutoEstimator:
             data, epochs, validation_data, metric, metric_mode, metric_threshold, n_sampling,
             search_space, search_alg, search_alg_params, scheduler, scheduler_params,
             feature_cols, label_cols, mode, time_budget_s, verbose)
+        # Rebinding drops the driver's cast copy of numpy data once it is in the object store.
+        plan = self._ship(plan)
         self._run(plan, space, searcher, sched, n_sampling, time_budget_s, verbose)
         self._metric, self._search_space = plan.metric, dict(space)
         self._records = read_trials(self._storage.filesystem, self._experiment_dir)
@@ -336,27 +341,32 @@ class AutoEstimator:
                          checkpoint_every_epoch=_clones_trials(sched))
         return plan, search_space, searcher, sched
 
+    def _ship(self, plan: TrialPlan) -> TrialPlan:
+        """Start (or join) Ray, check a trial fits a node, put the data in the object store."""
+        from zoo_tune.cluster import check_fits_a_node, ensure_ray
+        from zoo_tune.data import prepare_input
+
+        ensure_ray()
+        check_fits_a_node(self.resources_per_trial)
+        return dataclasses.replace(plan, train=prepare_input(plan.train),
+                                   validation=prepare_input(plan.validation))
+
     def _run(self, plan: TrialPlan, space: Mapping[str, Any], searcher: Any, sched: Any,
              n_sampling: int, time_budget_s: float | None, verbose: int) -> None:
         from ray import tune
 
-        from zoo_tune.cluster import check_fits_a_node, ensure_ray
-        from zoo_tune.data import prepare_input
-
-        # Only improving epochs checkpoint, and each forces a cheap state snapshot: not a
-        # bottleneck worth Ray Tune's warning.
-        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-        ensure_ray()
-        check_fits_a_node(self.resources_per_trial)
-        plan = dataclasses.replace(plan, train=prepare_input(plan.train),
-                                   validation=prepare_input(plan.validation))
         ray_resources = {k: v for k, v in self.resources_per_trial.items() if v}
         trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), ray_resources)
         store = self._storage
         name = self.name or time.strftime("zoo_tune_%Y%m%d-%H%M%S")
         metric = plan.metric
         _write_experiment_meta(store, name, plan, space)
-        callbacks = []
+        callbacks: list[Any] = []
+        # Population based schedulers restore other trials' recent checkpoints: keep all.
+        if self.keep_checkpoints is not None and not plan.checkpoint_every_epoch:
+            from zoo_tune.estimator._pruner import CheckpointPruner
+
+            callbacks.append(CheckpointPruner(self.keep_checkpoints))
         if verbose:
             from zoo_tune.progress import ProgressCallback
 
@@ -375,12 +385,12 @@ class AutoEstimator:
                 verbose=1 if verbose == 2 else 0, callbacks=callbacks,
                 # The trial ends itself too; telling Tune lets it stop a finished trial before
                 # a scheduler acts on its last result (PBT would otherwise clone into it).
-                stop=functools.partial(_finished, plan),
-                # keep_checkpoints best epochs per trial (default 1). Population based
-                # schedulers restore other trials' recent checkpoints: there all are kept.
+                stop=functools.partial(_finished, plan.epochs, metric.name, metric.mode,
+                                       plan.threshold),
+                # Ray keeps every checkpoint (num_to_keep forces an experiment snapshot per
+                # checkpoint); CheckpointPruner trims each ended trial to keep_checkpoints.
                 checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=None if plan.checkpoint_every_epoch else self.keep_checkpoints,
-                    checkpoint_score_attribute=metric.name,
+                    num_to_keep=None, checkpoint_score_attribute=metric.name,
                     checkpoint_score_order=metric.mode),
                 failure_config=tune.FailureConfig(max_failures=0)),
         )
