@@ -95,7 +95,8 @@ def test_results_reach_hdfs_while_the_run_goes_on(hdfs_cluster, blobs):
     watcher.start()
     est = AutoEstimator.from_torch(model_creator=small_linear, optimizer=sgd_creator,
                                    loss="CrossEntropyLoss", logs_dir=f"{uri}/live", name="run")
-    est.fit((x, y), validation_data=(xv, yv), epochs=4, metric=slow_accuracy, mode="max",
+    # Ray Tune uploads the driver's result files with each experiment snapshot, every ~10 s.
+    est.fit((x, y), validation_data=(xv, yv), epochs=10, metric=slow_accuracy, mode="max",
             search_space={"lr": 0.05, "momentum": 0.9}, verbose=0)
     finished = time.monotonic()
     done.set()
