@@ -333,11 +333,8 @@ def ensure_ray() -> ClusterContext:
     """Return the active context, starting local Ray if nothing is running yet."""
     if _CONTEXT is not None:
         return _CONTEXT
-    import ray
-
-    if ray.is_initialized():
-        return init_context("local")
-    logger.info("No init_context: starting local Ray with this machine's CPUs.")
+    logger.info("No init_context: using local Ray (this process's, or a new one with this "
+                "machine's CPUs).")
     return init_context("local")
 
 
