@@ -63,33 +63,11 @@ tail_logs() {
   done
 }
 
-lock() {  # serialise start/stop of one run dir ($1: lock file) on fd 9
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>"$1"
-    flock 9
-  fi
-}
-
-pid_of() { if [ -f "$RUN/$1.pid" ]; then cat "$RUN/$1.pid"; fi; }
-
-# Is $2 a live process that this script started for this run dir as role $1?
-is_ours() {
-  local role="$1" pid="$2" cmd
-  [ -n "$pid" ] || return 1
-  if [ -r "/proc/$pid/cmdline" ]; then
-    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
-  else
-    cmd="$(ps -o args= -p "$pid" 2>/dev/null)" || return 1
-  fi
-  case "$cmd" in
-    *"-Dzoo_tune.hdfs.run=$RUN -Dzoo_tune.hdfs.role=$role "*) return 0 ;;
-    *) return 1 ;;
-  esac
-}
+DAEMON_TAG=hdfs
+# shellcheck source=scripts/_daemon.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_daemon.sh"
 
 running() { is_ours namenode "$(pid_of namenode)" && is_ours datanode "$(pid_of datanode)"; }
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 uri() { echo "hdfs://127.0.0.1:$(cat "$RUN/port")"; }
 

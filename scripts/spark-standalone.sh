@@ -65,34 +65,14 @@ tail_logs() {
   done
 }
 
-lock() {  # serialise start/stop of one run dir ($1: lock file) on fd 9
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>"$1"
-    flock 9
-  fi
-}
+DAEMON_TAG=spark
+# shellcheck source=scripts/_daemon.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_daemon.sh"
 
 roles() {
   echo master
   local i
   for i in $(seq 1 "$WORKERS"); do echo "worker$i"; done
-}
-
-pid_of() { if [ -f "$RUN/$1.pid" ]; then cat "$RUN/$1.pid"; fi; }
-
-# Is $2 a live JVM that this script started for this run dir as role $1?
-is_ours() {
-  local role="$1" pid="$2" cmd
-  [ -n "$pid" ] || return 1
-  if [ -r "/proc/$pid/cmdline" ]; then
-    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
-  else
-    cmd="$(ps -o args= -p "$pid" 2>/dev/null)" || return 1
-  fi
-  case "$cmd" in
-    *"-Dzoo_tune.spark.run=$RUN -Dzoo_tune.spark.role=$role "*) return 0 ;;
-    *) return 1 ;;
-  esac
 }
 
 recorded_roles() {  # roles with a pid file (the worker count may differ from this call's)
@@ -110,8 +90,6 @@ running() {
   for role in $(recorded_roles); do is_ours "$role" "$(pid_of "$role")" || return 1; done
   is_ours master "$(pid_of master)"
 }
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
