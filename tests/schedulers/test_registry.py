@@ -91,11 +91,12 @@ def test_asha_stops_poor_trials_early(small_job):
 def test_pbt_exploited_trials_continue_from_restored_weights(small_job):
     import pandas as pd
 
-    est = small_job(name="pbt_exploit", scheduler="pbt", epochs=6, n_sampling=4,
-                    search_space={"lr": hp.choice([0.0001, 0.0002, 0.05, 0.1]),
-                                  "momentum": 0.9},
+    lrs = [0.0001, 0.0002, 0.05, 0.1]  # a grid: both slow and fast trials, every run
+    est = small_job(name="pbt_exploit", scheduler="pbt", epochs=6, n_sampling=1,
+                    search_space={"lr": hp.grid_search(lrs), "momentum": 0.9},
                     scheduler_params={"perturbation_interval": 2, "quantile_fraction": 0.25,
-                                      "resample_probability": 0.0, "synch": True})
+                                      "resample_probability": 0.0, "synch": True,
+                                      "hyperparam_mutations": {"lr": lrs}})
     table = est.get_trial_table()
     # PBT writes pbt_policy_<trial>.txt for every trial that cloned a better one.
     policies = glob.glob(os.path.join(est.experiment_path, "pbt_policy_*.txt"))
@@ -121,11 +122,12 @@ def test_pbt_and_asha_timeline_plot(small_job, tmp_path):
 
     from zoo_tune.plots import exploit_events, save_plots
 
-    est = small_job(name="pbt_plot", scheduler="pbt", epochs=4, n_sampling=4,
-                    search_space={"lr": hp.choice([0.0001, 0.0002, 0.05, 0.1]),
-                                  "momentum": 0.9},
+    lrs = [0.0001, 0.0002, 0.05, 0.1]
+    est = small_job(name="pbt_plot", scheduler="pbt", epochs=4, n_sampling=1,
+                    search_space={"lr": hp.grid_search(lrs), "momentum": 0.9},
                     scheduler_params={"perturbation_interval": 2, "synch": True,
-                                      "resample_probability": 0.0})
+                                      "resample_probability": 0.0,
+                                      "hyperparam_mutations": {"lr": lrs}})
     events = exploit_events(est)
     ids = set(est.get_trial_table()["trial_id"])
     assert events and all(t in ids and d in ids and t != d and 1 <= s <= 4
