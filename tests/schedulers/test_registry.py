@@ -28,8 +28,11 @@ def test_every_scheduler_runs_a_real_job(small_job, name):
 
 
 def test_pbt_replay_replays_a_pbt_policy(small_job, tmp_path):
-    first = small_job(name="pbt_source", scheduler="pbt", epochs=4,
-                      scheduler_params={"perturbation_interval": 1, "log_config": True})
+    lrs = [0.0001, 0.0002, 0.05, 0.1]  # slow and fast trials: PBT always has one to clone
+    first = small_job(name="pbt_source", scheduler="pbt", epochs=4, n_sampling=1,
+                      search_space={"lr": hp.grid_search(lrs), "momentum": 0.9},
+                      scheduler_params={"perturbation_interval": 1, "log_config": True,
+                                        "synch": True, "hyperparam_mutations": {"lr": lrs}})
     policies = glob.glob(os.path.join(first.experiment_path, "pbt_policy_*.txt"))
     assert policies, os.listdir(first.experiment_path)
     with pytest.raises(InvalidInputError, match="n_sampling=1"):
