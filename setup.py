@@ -11,7 +11,11 @@ HERE = Path(__file__).parent
 RAY = "ray[tune,client]==2.60.0"
 TORCH = ["torch==2.13.0"]
 KERAS = ["tensorflow-cpu>=2.16"]
-SPARK = ["pyspark==3.5.7", "raydp==1.6.5", "psutil>=5.9"]  # Ray-on-Spark needs psutil
+SPARK = [
+    "pyspark==3.5.7", "raydp==1.6.5",
+    "psutil>=5.9",  # Ray-on-Spark needs psutil
+    "venv-pack>=0.2",  # YARN modes: the venv shipped to containers as an archive
+]
 SEARCHERS = [
     "scikit-optimize>=0.10",
     "bayesian-optimization>=1.4",
@@ -33,6 +37,7 @@ DEV = [
 
 EXTRAS_FOR_TESTS = [
     "matplotlib>=3.5", "hdfs-native>=0.10", "tensorboard>=2.10", "pyspark==3.5.7",
+    "raydp==1.6.5", "venv-pack>=0.2",
 ]
 
 setup(
