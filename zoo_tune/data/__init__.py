@@ -1,8 +1,11 @@
 """Trial inputs: turn what the user passed to ``fit`` into something every trial can read.
 
 Numpy data is validated on the driver, cast once (floats to float32) and put into the Ray
-object store once per ``fit``; trials read it zero-copy. Creator functions and torch
-``DataLoader`` objects travel as they are and are called or iterated inside each trial.
+object store once per ``fit``; trials read it zero-copy. pandas and Spark DataFrames become
+the same arrays through Arrow (see :mod:`zoo_tune.data._frames` for the column rules), or, for
+Spark frames over the driver budget, Parquet in the experiment's storage that each trial reads.
+Creator functions and torch ``DataLoader`` objects travel as they are and are called or
+iterated inside each trial.
 
 Example:
     >>> import numpy as np
@@ -12,20 +15,42 @@ Example:
     dtype('float32')
 """
 
+from zoo_tune.data._frames import (
+    DEFAULT_DRIVER_BUDGET_MB,
+    FrameInput,
+    ParquetInput,
+    ParquetTarget,
+    is_frame,
+    load_frames,
+)
 from zoo_tune.data._inputs import (
     ArrayInput,
     CreatorInput,
     LocalArrays,
     TrialInput,
     check_input,
+    describe_input,
     prepare_input,
+    split_arrays,
 )
+from zoo_tune.data._staging import StagedData, load_staged, stage_data
 
 __all__ = [
+    "DEFAULT_DRIVER_BUDGET_MB",
     "ArrayInput",
     "CreatorInput",
+    "FrameInput",
     "LocalArrays",
+    "ParquetInput",
+    "ParquetTarget",
+    "StagedData",
     "TrialInput",
     "check_input",
+    "describe_input",
+    "is_frame",
+    "load_frames",
+    "load_staged",
     "prepare_input",
+    "split_arrays",
+    "stage_data",
 ]

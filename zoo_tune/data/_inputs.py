@@ -8,6 +8,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from zoo_tune.data._frames import FrameInput, ParquetInput, check_frame, is_frame
 from zoo_tune.errors import InvalidInputError, InvalidTypeError
 
 
@@ -46,7 +47,7 @@ class CreatorInput:
         return self.loader if self.creator is None else self.creator(config)
 
 
-TrialInput = Union[ArrayInput, CreatorInput]
+TrialInput = Union[ArrayInput, CreatorInput, ParquetInput]
 
 
 def _as_array(value: Any, what: str) -> np.ndarray:
@@ -113,37 +114,69 @@ class LocalArrays:
     multi_y: bool
 
 
-def check_input(data: Any, name: str, framework: str) -> LocalArrays | CreatorInput | None:
+def check_input(data: Any, name: str, framework: str, feature_cols: Any = None,
+                label_cols: Any = None) -> LocalArrays | CreatorInput | FrameInput | None:
     """Validate ``data`` without touching the cluster; cast numpy data once.
 
     Args:
-        data: ``(x, y)``, a creator, a torch ``DataLoader``, or ``None``.
+        data: ``(x, y)``, a creator, a torch ``DataLoader``, a pandas or Spark DataFrame, or
+            ``None``.
         name: The ``fit`` parameter's name, for error messages.
         framework: ``"torch"`` or ``"keras"``.
+        feature_cols: DataFrame feature columns (see :mod:`zoo_tune.data._frames`).
+        label_cols: DataFrame label columns.
 
     Returns:
-        The staged input for :func:`prepare_input`, or ``None`` when ``data`` is ``None``.
+        The staged input for :func:`prepare_input` (a DataFrame is only checked against its
+        schema here: :func:`~zoo_tune.data.load_frames` reads it), or ``None`` when ``data``
+        is ``None``.
 
     Raises:
         InvalidTypeError: a kind of data the framework does not take.
-        InvalidInputError: a malformed ``(x, y)`` tuple.
+        InvalidInputError: a malformed ``(x, y)`` tuple or DataFrame columns.
     """
     if data is None:
         return None
+    if is_frame(data):
+        return check_frame(data, name, feature_cols, label_cols)
     if isinstance(data, (tuple, list)):
         return LocalArrays(*_split_xy(data, name))
     if framework == "torch" and _is_torch_loader(data):
         return CreatorInput(loader=data)
     if callable(data):
         return CreatorInput(creator=data)
-    kinds = ("an (x, y) tuple of numpy arrays, a creator config -> DataLoader, or a torch "
-             "DataLoader") if framework == "torch" else (
-             "an (x, y) tuple of numpy arrays or a creator config -> tf.data.Dataset")
+    kinds = ("an (x, y) tuple of numpy arrays, a creator config -> DataLoader, a torch "
+             "DataLoader, or a pandas/Spark DataFrame") if framework == "torch" else (
+             "an (x, y) tuple of numpy arrays, a creator config -> tf.data.Dataset, or a "
+             "pandas/Spark DataFrame")
     raise InvalidTypeError(f"`{name}` must be {kinds}, but got {type(data).__name__}.")
 
 
-def prepare_input(staged: LocalArrays | CreatorInput | None) -> TrialInput | None:
+def split_arrays(staged: LocalArrays, fraction: float) -> tuple[LocalArrays, LocalArrays]:
+    """Hold out ``round(rows * fraction)`` rows, chosen by a seeded permutation, for validation.
+
+    Example:
+        >>> staged = check_input((np.arange(10.0), np.arange(10)), "data", "torch")
+        >>> [len(part.xs[0]) for part in split_arrays(staged, 0.2)]
+        [8, 2]
+    """
+    from zoo_tune.data._frames import split_mask
+
+    mask = split_mask(len(staged.xs[0]), fraction)
+    assert mask is not None
+
+    def take(rows: np.ndarray) -> LocalArrays:
+        return LocalArrays([a[rows] for a in staged.xs], [a[rows] for a in staged.ys],
+                           staged.multi_x, staged.multi_y)
+
+    return take(~mask), take(mask)
+
+
+def prepare_input(staged: LocalArrays | CreatorInput | ParquetInput | None
+                  ) -> TrialInput | None:
     """Make staged input readable by trials: numpy data goes into the object store once.
+
+    Creators, loaders and Parquet-staged frames travel as they are.
 
     Example:
         >>> trial_input = prepare_input(check_input((x, y), "data", "torch"))  # doctest: +SKIP
@@ -154,3 +187,21 @@ def prepare_input(staged: LocalArrays | CreatorInput | None) -> TrialInput | Non
         ref = ray.put((staged.xs, staged.ys))
         return ArrayInput(ref, staged.multi_x, staged.multi_y, len(staged.xs[0]))
     return staged
+
+
+def describe_input(trial_input: Any) -> dict[str, Any] | None:
+    """What a trial input is, for the experiment's metadata file.
+
+    Example:
+        >>> describe_input(None) is None
+        True
+    """
+    if trial_input is None:
+        return None
+    if isinstance(trial_input, ParquetInput):
+        return {"kind": "parquet", "uri": trial_input.uri}
+    if isinstance(trial_input, ArrayInput):
+        return {"kind": "arrays", "rows": trial_input.rows}
+    if isinstance(trial_input, LocalArrays):
+        return {"kind": "arrays", "rows": len(trial_input.xs[0])}
+    return {"kind": "loader" if trial_input.creator is None else "creator"}

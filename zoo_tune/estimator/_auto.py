@@ -98,12 +98,16 @@ def _write_experiment_meta(store: Any, name: str, plan: TrialPlan,
     """Write what :meth:`AutoEstimator.load` needs, before the first trial starts."""
     import cloudpickle
 
+    from zoo_tune.data import describe_input
+
     try:
         space_json: Any = json.loads(hp_module.space_to_json(space))
     except TypeError:  # a constant JSON cannot hold; the pickled state below keeps it
         space_json = repr(dict(space))
     meta = {"framework": plan.backend.framework, "metric": plan.metric.name,
-            "mode": plan.metric.mode, "epochs": plan.epochs, "search_space": space_json}
+            "mode": plan.metric.mode, "epochs": plan.epochs, "search_space": space_json,
+            "data": {"data": describe_input(plan.train),
+                     "validation_data": describe_input(plan.validation)}}
     store.write_bytes(f"{name}/{META_FILE}", json.dumps(meta, indent=1).encode("utf-8"))
     state = {"backend": plan.backend, "metric": plan.metric, "space": dict(space)}
     store.write_bytes(f"{name}/{STATE_FILE}", cloudpickle.dumps(state))
@@ -233,6 +237,8 @@ class AutoEstimator:
         mode: str | None = None,
         time_budget_s: float | None = None,
         verbose: int = 1,
+        validation_split: float | None = None,
+        driver_budget_mb: float = 512.0,
     ) -> AutoEstimator:
         """Run the tuning job: ``n_sampling`` trials per grid point, ``epochs`` epochs each.
 
@@ -241,11 +247,13 @@ class AutoEstimator:
 
         Args:
             data: ``(x, y)`` numpy arrays (lists of arrays for several inputs/outputs), a
-                creator ``config -> DataLoader`` (torch) / ``tf.data.Dataset`` (keras), or a
-                torch ``DataLoader``.
+                creator ``config -> DataLoader`` (torch) / ``tf.data.Dataset`` (keras), a
+                torch ``DataLoader``, or a pandas / Spark DataFrame with ``feature_cols`` and
+                ``label_cols``.
             epochs: Epochs per trial (one Ray Tune iteration each).
-            validation_data: Same kinds as ``data``; without it the metric is computed on
-                ``data``.
+            validation_data: Same kinds as ``data``. Without it: ``validation_split`` of
+                ``data`` when given (DataFrames: 0.2 by default), else the metric is computed
+                on ``data``.
             metric: A built-in metric name (see :mod:`zoo_tune.metrics`), a Keras compiled
                 metric name (with ``metric_mode``), or ``f(y_true, y_pred) -> float`` (with
                 ``metric_mode``). Default ``"loss"``.
@@ -257,12 +265,20 @@ class AutoEstimator:
             search_alg_params: The search algorithm's own arguments besides metric and mode.
             scheduler: A name of :data:`zoo_tune.schedulers.SCHEDULERS` or a TrialScheduler.
             scheduler_params: The scheduler's own arguments besides metric and mode.
-            feature_cols: DataFrame feature columns (DataFrame inputs are not supported yet).
-            label_cols: DataFrame label columns (DataFrame inputs are not supported yet).
+            feature_cols: DataFrame columns the model takes: one entry per model input, a
+                column name (scalar, array or vector column) or a list of scalar columns
+                stacked into one input. See :mod:`zoo_tune.data._frames` for the type rules.
+            label_cols: DataFrame target columns, one entry per model output (same rules).
             mode: Alias of ``metric_mode`` (the Orca manual uses it).
             time_budget_s: Stop starting new trials after this many seconds.
             verbose: 0 silent; 1 one compact progress line on stderr (rewritten in a
                 terminal, a log line every 30 s otherwise); 2 also Ray Tune's status tables.
+            validation_split: Without ``validation_data``: the fraction of ``data``'s rows
+                held out for validation, chosen with a fixed seed (numpy arrays and
+                DataFrames).
+            driver_budget_mb: A Spark DataFrame whose cast size (rows x row bytes) is over
+                this many MiB is written as Parquet to ``<experiment>/data`` by the executors
+                and read there by each trial, instead of passing through the driver.
 
         Returns:
             ``self``.
@@ -276,24 +292,31 @@ class AutoEstimator:
             raise AlreadyFittedError("This AutoEstimator already holds a finished fit; create a "
                                      "new one with AutoEstimator.from_torch/from_keras to tune "
                                      "again.")
+        from zoo_tune.data import stage_data
+
+        staged = stage_data(data, validation_data, self.backend.framework,
+                            feature_cols=feature_cols, label_cols=label_cols,
+                            validation_split=validation_split,
+                            driver_budget_mb=driver_budget_mb)
         plan, space, searcher, sched = self._validate(
-            data, epochs, validation_data, metric, metric_mode, metric_threshold, n_sampling,
+            staged, epochs, metric, metric_mode, metric_threshold, n_sampling,
             search_space, search_alg, search_alg_params, scheduler, scheduler_params,
-            feature_cols, label_cols, mode, time_budget_s, verbose)
+            mode, time_budget_s, verbose)
+        name = self.name or time.strftime("zoo_tune_%Y%m%d-%H%M%S")
+        plan = self._read_data(plan, staged, name)
         # Rebinding drops the driver's cast copy of numpy data once it is in the object store.
         plan = self._ship(plan)
-        self._run(plan, space, searcher, sched, n_sampling, time_budget_s, verbose)
+        self._run(plan, space, searcher, sched, n_sampling, time_budget_s, verbose, name)
         self._metric, self._search_space = plan.metric, dict(space)
         self._records = read_trials(self._storage.filesystem, self._experiment_dir)
         self._best = self._pick_best(self._records, plan.metric)
         return self
 
-    def _validate(self, data: Any, epochs: Any, validation_data: Any, metric: Any,
+    def _validate(self, staged: Any, epochs: Any, metric: Any,
                   metric_mode: Any, metric_threshold: Any, n_sampling: Any, search_space: Any,
                   search_alg: Any, search_alg_params: Any, scheduler: Any,
-                  scheduler_params: Any, feature_cols: Any, label_cols: Any, mode: Any,
+                  scheduler_params: Any, mode: Any,
                   time_budget_s: Any, verbose: Any) -> tuple[TrialPlan, Any, Any, Any]:
-        from zoo_tune.data import check_input
         from zoo_tune.schedulers import create_scheduler
         from zoo_tune.search import create_search_alg
 
@@ -315,19 +338,10 @@ class AutoEstimator:
                                    f"{metric_threshold!r}.")
         if verbose not in (0, 1, 2):
             raise InvalidInputError(f"`verbose` must be 0, 1 or 2, but got {verbose!r}.")
-        if feature_cols is not None or label_cols is not None:
-            raise InvalidInputError("`feature_cols` / `label_cols` apply to DataFrame inputs, "
-                                    "which this version does not take yet; pass (x, y) numpy "
-                                    "arrays or a data creator.")
         if search_space is None:
             raise InvalidInputError("`search_space` is required: a dict such as "
                                     "{'lr': hp.loguniform(1e-4, 1e-1)}.")
         hp_module.validate_space(search_space)
-        framework = self.backend.framework
-        train = check_input(data, "data", framework)
-        if train is None:
-            raise InvalidInputError("`data` is required.")
-        val = check_input(validation_data, "validation_data", framework)
         self._storage.check_writable()
         searcher = create_search_alg(search_alg, search_alg_params, spec.name, spec.mode,
                                      n_sampling)
@@ -335,11 +349,21 @@ class AutoEstimator:
                                  search_space)
         _check_pairing(searcher, sched, n_sampling, search_space)
         self.backend.check_on_driver(_sample_config(search_space), spec)
-        plan = TrialPlan(self.backend, train, val, spec, epochs,
+        plan = TrialPlan(self.backend, staged.train, staged.validation, spec, epochs,
                          None if metric_threshold is None else float(metric_threshold),
                          max(1, int(self.resources_per_trial["cpu"])),
                          checkpoint_every_epoch=_clones_trials(sched))
         return plan, search_space, searcher, sched
+
+    def _read_data(self, plan: TrialPlan, staged: Any, name: str) -> TrialPlan:
+        """Read DataFrames (Parquet for big Spark ones) and split: the last step before Ray."""
+        from zoo_tune.data import ParquetTarget, load_staged
+
+        store = self._storage
+        target = ParquetTarget(f"{store.uri.rstrip('/')}/{name}/data", store.join(name, "data"),
+                               store.fs, store.scheme)
+        train, val = load_staged(staged, target)
+        return dataclasses.replace(plan, train=train, validation=val)
 
     def _ship(self, plan: TrialPlan) -> TrialPlan:
         """Start (or join) Ray, check a trial fits a node, put the data in the object store."""
@@ -352,13 +376,12 @@ class AutoEstimator:
                                    validation=prepare_input(plan.validation))
 
     def _run(self, plan: TrialPlan, space: Mapping[str, Any], searcher: Any, sched: Any,
-             n_sampling: int, time_budget_s: float | None, verbose: int) -> None:
+             n_sampling: int, time_budget_s: float | None, verbose: int, name: str) -> None:
         from ray import tune
 
         ray_resources = {k: v for k, v in self.resources_per_trial.items() if v}
         trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), ray_resources)
         store = self._storage
-        name = self.name or time.strftime("zoo_tune_%Y%m%d-%H%M%S")
         metric = plan.metric
         _write_experiment_meta(store, name, plan, space)
         callbacks: list[Any] = []
