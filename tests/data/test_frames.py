@@ -233,3 +233,20 @@ def test_bad_spark_input(spark, case):
     with pytest.raises(error) as info:
         load(df, val, **cols)
     assert message in str(info.value)
+
+
+def test_frame_over_budget_is_checked_on_the_executors_before_parquet(spark, tmp_path):
+    from zoo_tune.data import ParquetTarget
+
+    df = spark.createDataFrame([(1.0, 0), (None, 1), (2.0, 0)], "x double, y long")
+    target = ParquetTarget(str(tmp_path / "data"), str(tmp_path / "data"), None, "local")
+    staged = stage_data(df, None, "torch", feature_cols=["x"], label_cols=["y"],
+                        driver_budget_mb=0)
+    with pytest.raises(InvalidInputError, match="'x': 1 rows"):
+        load_staged(staged, target)
+    assert not (tmp_path / "data").exists()
+    good = stage_data(df.dropna(), None, "torch", feature_cols=["x"], label_cols=["y"],
+                      validation_split=0.5, driver_budget_mb=0)
+    train, val = load_staged(good, target)
+    assert (tmp_path / "data" / "data.parquet").is_dir()
+    assert sorted(train.arrays()[0][0].tolist() + val.arrays()[0][0].tolist()) == [1.0, 2.0]

@@ -423,40 +423,81 @@ def spark_projection(staged: FrameInput) -> Any:
     return staged.frame.select(*exprs)
 
 
-def _spark_shape(staged: FrameInput, projected: Any) -> _Widths:
-    """One Spark job: row count, null rows per column, array lengths; raises on bad data."""
+def _array_positions(layout: FrameLayout) -> list[tuple[int, Column]]:
+    """(projection index, column) of every array and vector column."""
+    out, i = [], 0
+    for col in layout.columns:
+        if col.kind in ("array", "vector"):
+            out.append((i, col))
+        i += len(col.names)
+    return out
+
+
+def _spark_size(staged: FrameInput, projected: Any) -> _Widths:
+    """One light Spark job: the row count and the length range of each array column.
+
+    Raises:
+        InvalidInputError: no rows, or arrays of different lengths in one column.
+    """
     from pyspark.sql import functions as F
 
-    layout = staged.layout
     aggs = [F.count(F.lit(1)).alias("rows")]
-    i = 0
-    for col in layout.columns:
-        for _name in col.names:
-            c = F.col(_arrow_name(i))
-            nulls = F.when(c.isNull(), 1)
-            if col.kind in ("array", "vector"):
-                nulls = F.when(c.isNull() | F.exists(c, lambda x: x.isNull() | F.isnan(x)), 1)
-                aggs += [F.min(F.size(c)).alias(f"lo{i}"), F.max(F.size(c)).alias(f"hi{i}")]
-            elif col.dtype == _FLOAT:
-                nulls = F.when(c.isNull() | F.isnan(c), 1)
-            aggs.append(F.count(nulls).alias(f"null{i}"))
-            i += 1
+    for i, _col in _array_positions(staged.layout):
+        size = F.when(F.col(_arrow_name(i)).isNotNull(), F.size(F.col(_arrow_name(i))))
+        aggs += [F.min(size).alias(f"lo{i}"), F.max(size).alias(f"hi{i}")]
     row = projected.agg(*aggs).collect()[0].asDict()
     if row["rows"] == 0:
         raise _empty(staged.name)
-    _raise_nulls({name: row[f"null{j}"] for j, name in enumerate(layout.sources)}, staged.name)
-    widths: list[int | None] = []
-    i = 0
-    for col in layout.columns:
-        if col.kind in ("array", "vector"):
-            lo, hi = row[f"lo{i}"], row[f"hi{i}"]
-            if lo != hi:
-                _raise_ragged(col, lo, hi, staged.name)
-            widths.append(lo)
-        else:
-            widths.append(len(col.names) if col.kind == "stack" else None)
-        i += len(col.names)
+    lengths = {}
+    for i, col in _array_positions(staged.layout):
+        lo, hi = row[f"lo{i}"], row[f"hi{i}"]
+        if lo != hi:
+            _raise_ragged(col, lo, hi, staged.name)
+        lengths[col] = lo
+    widths = [lengths.get(c, len(c.names) if c.kind == "stack" else None)
+              for c in staged.layout.columns]
     return _Widths(row["rows"], widths)
+
+
+def _spark_nulls(staged: FrameInput, projected: Any) -> None:
+    """One Spark job counting rows with null/NaN per source column (frames never collected)."""
+    from pyspark.sql import functions as F
+
+    aggs = []
+    i = 0
+    for col in staged.layout.columns:
+        for _name in col.names:
+            c = F.col(_arrow_name(i))
+            if col.kind in ("array", "vector"):
+                bad = c.isNull() | F.exists(c, lambda x: x.isNull() | F.isnan(x))
+            elif col.dtype == _FLOAT:
+                bad = c.isNull() | F.isnan(c)
+            else:
+                bad = c.isNull()
+            aggs.append(F.count(F.when(bad, 1)).alias(f"null{i}"))
+            i += 1
+    row = projected.agg(*aggs).collect()[0].asDict()
+    _raise_nulls({name: row[f"null{j}"] for j, name in enumerate(staged.layout.sources)},
+                 staged.name)
+
+
+def _bad_rows(array: Any) -> int:
+    """Rows of an Arrow column (scalar or list) that are null or hold a null or NaN."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+        values = array.flatten()
+        flagged = pc.is_null(values, nan_is_null=True)
+        if not pc.any(flagged).as_py():
+            return array.null_count
+        parents = pc.list_parent_indices(array).to_numpy()[flagged.to_numpy(zero_copy_only=False)]
+        rows = set(parents.tolist())
+        rows.update(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False)).tolist())
+        return len(rows)
+    if pa.types.is_floating(array.type):
+        return int(pc.sum(pc.is_null(array, nan_is_null=True)).as_py() or 0)
+    return array.null_count
 
 
 def arrow_blocks(batch: Any, layout: FrameLayout, widths: Sequence[int | None]) -> list[Any]:
@@ -485,7 +526,18 @@ def arrow_blocks(batch: Any, layout: FrameLayout, widths: Sequence[int | None]) 
 
 def _load_spark_batches(staged: FrameInput, projected: Any, shape: _Widths,
                         fraction: float | None) -> list[Any]:
+    """Collect the projection as Arrow batches; check nulls and copy each batch once."""
     batches = projected._collect_as_arrow()
+    if sum(b.num_rows for b in batches) != shape.rows:
+        raise InvalidInputError(f"`{staged.name}` gave a different number of rows on a second "
+                                f"read ({shape.rows} counted first); a frame with random or "
+                                f"changing rows must be cached or checkpointed first.")
+    nulls = dict.fromkeys(staged.layout.sources, 0)
+    names = staged.layout.sources
+    for batch in batches:  # metadata and one vectorised pass: before any copy
+        for j, name in enumerate(names):
+            nulls[name] += _bad_rows(batch.column(j))
+    _raise_nulls(nulls, staged.name)
     filler = _Filler(staged.layout, shape, split_mask(shape.rows, fraction))
     batches.reverse()
     while batches:  # each batch is copied once, then dropped
@@ -585,7 +637,7 @@ def _write_parquet(projected: Any, staged: FrameInput, shape: _Widths, target: P
 def _load_spark(staged: FrameInput, fraction: float | None, budget_bytes: float,
                 target: ParquetTarget | None) -> list[Any]:
     projected = spark_projection(staged)
-    shape = _spark_shape(staged, projected)
+    shape = _spark_size(staged, projected)
     size = shape.rows * _row_bytes(staged.layout, shape.widths)
     if size <= budget_bytes or target is None:
         logger.info("Collecting `%s` (%d rows, %.1f MiB) through Arrow", staged.name,
@@ -593,6 +645,7 @@ def _load_spark(staged: FrameInput, fraction: float | None, budget_bytes: float,
         return _load_spark_batches(staged, projected, shape, fraction)
     logger.info("`%s` is %.1f MiB, over the driver budget of %.1f MiB: the executors write it "
                 "as Parquet", staged.name, size / 2**20, budget_bytes / 2**20)
+    _spark_nulls(staged, projected)
     if fraction is None:
         return [_write_parquet(projected, staged, shape, target, f"{staged.name}.parquet")]
     train, val = projected.randomSplit([1.0 - fraction, fraction], seed=SPLIT_SEED)
