@@ -121,10 +121,12 @@ def run_worker(script: str, args: Sequence[str], timeout_s: float) -> dict[str, 
     return json.loads(lines[-1])
 
 
-def merge_repeats(runs: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
+def merge_repeats(runs: Sequence[dict[str, Any]], keys: Sequence[str],
+                  wall_key: str = "wall_s") -> list[dict[str, Any]]:
     """Merge rows repeated with the same ``keys``: numbers become their median, and
     ``wall_s_runs`` / ``wall_s_min`` keep every wall time and the smallest (the least
-    disturbed by other load on the machine). Order of first appearance is kept."""
+    disturbed by other load on the machine). Order of first appearance is kept.
+    ``wall_key`` names the time to keep that way (``startup_s`` gives ``startup_s_runs``...)."""
     import statistics
 
     groups: dict[tuple, list[dict[str, Any]]] = {}
@@ -138,8 +140,9 @@ def merge_repeats(runs: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[d
             if field not in keys and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                          for v in values):
                 row[field] = statistics.median(values)
-        walls = [g["wall_s"] for g in group]
-        row.update(repeats=len(group), wall_s_runs=walls, wall_s_min=min(walls))
+        walls = [g[wall_key] for g in group]
+        row.update({"repeats": len(group), f"{wall_key}_runs": walls,
+                    f"{wall_key}_min": min(walls)})
         merged.append(row)
     return merged
 
@@ -249,3 +252,95 @@ class MemorySampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+# --- Spark: a standalone cluster for a benchmark, and processes left behind -----------------
+
+#: ``scripts/spark-standalone.sh``: a real master + workers on 127.0.0.1.
+SPARK_STANDALONE_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))), "scripts", "spark-standalone.sh")
+
+
+def processes_matching(markers: Iterable[str]) -> list[str]:
+    """Command lines (cut to 200 characters) of live processes, other than this one, whose
+    command line contains any of ``markers`` (empty markers are ignored)."""
+    import psutil
+
+    markers = [m for m in markers if m]
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if proc.info["pid"] == os.getpid():
+            continue
+        cmd = " ".join(proc.info["cmdline"] or ())
+        if any(m in cmd for m in markers):
+            found.append(f"{proc.info['pid']} {cmd[:200]}")
+    return sorted(found)
+
+
+def wait_processes_gone(markers: Iterable[str], timeout_s: float = 30.0) -> list[str]:
+    """Wait up to ``timeout_s`` for :func:`processes_matching` to come back empty; return what
+    is still there then (``[]`` when everything exited)."""
+    markers = list(markers)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = processes_matching(markers)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
+
+
+class SparkStandalone:
+    """A Spark standalone cluster for a benchmark: the one at ``master``, or one this starts.
+
+    Without ``master``, ``scripts/spark-standalone.sh start`` starts a master and ``workers``
+    workers of ``cores`` cores and ``memory`` each on 127.0.0.1, in a run dir and on a port of
+    its own (so it never meets another user's cluster); leaving the ``with`` block stops it
+    and checks that none of its processes is left. Attributes: ``master`` (the URL),
+    ``started`` (whether this object started it), ``start_s`` (seconds to start, or None).
+    """
+
+    def __init__(self, master: str | None = None, *, workers: int = 2, cores: int = 1,
+                 memory: str = "2g", timeout_s: float = 180.0) -> None:
+        self.master = master
+        self.started = False
+        self.start_s: float | None = None
+        self.run_dir: str | None = None
+        self._env = {**os.environ, **BENCH_ENV, "ZOO_TUNE_SPARK_PORT": "0",
+                     "ZOO_TUNE_PYTHON": sys.executable, "PYSPARK_PYTHON": sys.executable,
+                     "ZOO_TUNE_SPARK_WORKERS": str(workers),
+                     "ZOO_TUNE_SPARK_WORKER_CORES": str(cores),
+                     "ZOO_TUNE_SPARK_WORKER_MEMORY": memory}
+        self._timeout_s = timeout_s
+
+    def _script(self, command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", SPARK_STANDALONE_SCRIPT, command], env=self._env,
+                              capture_output=True, text=True, timeout=self._timeout_s,
+                              check=False)
+
+    def __enter__(self) -> SparkStandalone:
+        if self.master:
+            return self
+        import tempfile
+
+        self.run_dir = tempfile.mkdtemp(prefix="bench_spark_")
+        self._env["ZOO_TUNE_SPARK_RUN"] = self.run_dir
+        with Timer() as t:
+            out = self._script("start")
+        self.started = True  # even a failed start may leave processes for stop to end
+        if out.returncode != 0:
+            self.__exit__()
+            raise RuntimeError(f"spark-standalone.sh start failed:\n{out.stderr[-3000:]}")
+        self.master, self.start_s = out.stdout.strip().splitlines()[-1], t.s
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.started:
+            return
+        import shutil
+
+        self.started = False
+        out = self._script("stop")
+        left = wait_processes_gone([f"-Dzoo_tune.spark.run={self.run_dir} "], 30)
+        if out.returncode != 0 or left:
+            raise RuntimeError(f"spark-standalone.sh stop left {left}:\n{out.stderr[-2000:]}")
+        shutil.rmtree(self.run_dir, ignore_errors=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,89 @@ def test_asha_vs_fifo(outputs):
         _positive(run["wall_s"], run["best_epoch"])
     assert isinstance(result["summary"]["goal_met"], bool)
     _positive(result["summary"]["epoch_share"])
+
+
+# --- Spark: start-up of init_context and Hyperopt's SparkTrials against zoo_tune --------------
+# Both need Java and pyspark. Three processes run at the same time (mostly waiting on Ray on
+# Spark's fixed sleeps), apart from the scripts above: startup.py in local-cluster mode, and
+# spark_peers.py once per contender, each with its own standalone cluster (started and stopped
+# with scripts/spark-standalone.sh), where zoo_tune runs in standalone mode, so that path is
+# covered too.
+SPARK_COMMANDS = {
+    "startup": ["startup.py", "--smoke", "--modes", "local-cluster"],
+    "spark_peers:zoo_tune": ["spark_peers.py", "--smoke", "--contenders", "zoo_tune"],
+    "spark_peers:hyperopt_queue": ["spark_peers.py", "--smoke", "--contenders", "hyperopt_queue"],
+}
+SPARK_TIMEOUT_S = 420
+
+
+@pytest.fixture(scope="module")
+def spark_outputs(tmp_path_factory):
+    """Run the Spark smoke benchmarks at once; like ``outputs``."""
+    pytest.importorskip("pyspark")
+    pytest.importorskip("hyperopt")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Spark needs Java")
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_DEDUP_LOGS": "0",
+           "PYSPARK_PYTHON": sys.executable}
+    env.pop("RAY_ADDRESS", None)
+    folder = tmp_path_factory.mktemp("bench_spark")
+    procs = {}
+    for name, (script, *args) in SPARK_COMMANDS.items():
+        markdown = folder / f"{name.replace(':', '_')}.md"
+        procs[name] = (subprocess.Popen(
+            [sys.executable, str(BENCH / script), *args, "--markdown", str(markdown)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            cwd=str(folder)), markdown)
+    results = {}
+    for name, (proc, markdown) in procs.items():
+        try:
+            out, err = proc.communicate(timeout=SPARK_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        text = markdown.read_text() if markdown.exists() else ""
+        results[name] = (proc.returncode, out, err, text)
+    return results
+
+
+def test_startup(spark_outputs):
+    result = _result(spark_outputs, "startup")
+    (row,) = result["results"]
+    assert row["mode"] == "local-cluster" and row["repeats"] == 1
+    assert row["spark_master"] == "local-cluster[2,1,1024]"
+    assert row["ray_worker_nodes"] == 2 and row["ray_cpus"] == 2
+    phases = [row[p] for p in ("spark_session_s", "executors_s", "setup_ray_cluster_s",
+                               "connect_s")]
+    _positive(row["startup_s"], row["stop_s"], row["first_task_s"], row["import_s"], *phases)
+    assert sum(phases) <= row["startup_s"] + 1e-6 and row["other_s"] >= 0
+    assert row["process_s"] > row["startup_s"] + row["stop_s"]
+    assert 0 <= row["ray_sleep_s"] <= row["setup_ray_cluster_s"]
+    assert row["first_task_nodes"] >= 1
+    # stop_context left nothing: no Ray node process, executor, JVM or Ray child
+    assert row["left_processes"] == 0 and row["ray_initialized_after_stop"] is False
+    assert row["startup_s_runs"] == [row["startup_s"]]
+
+
+@pytest.mark.parametrize("contender", ["zoo_tune", "hyperopt_queue"])
+def test_spark_peers(spark_outputs, contender):
+    result = _result({"spark_peers": spark_outputs[f"spark_peers:{contender}"]}, "spark_peers")
+    settings = result["settings"]
+    (n,) = settings["trials"]
+    rows = {r["contender"]: r for r in result["results"]}
+    assert set(rows) == {contender, "ideal"}
+    assert settings["master"] is None and settings["cluster_start_s"] > 0
+    row = rows[contender]
+    assert row["trials"] == n and row["epochs_run"] == n * settings["epochs"]
+    _positive(row["startup_s"], row["stop_s"], row["trials_per_s"], rows["ideal"]["wall_s"])
+    assert row["wall_s"] > rows["ideal"]["wall_s"]  # a Ray trial or Spark job costs more
+    assert row["wall_with_startup_s"] == pytest.approx(row["startup_s"] + row["wall_s"])
+    assert row["overhead_with_startup_ms_per_trial"] > row["overhead_ms_per_trial"] > 0
+    assert row["left_processes"] == 0, row  # stop_context / spark.stop left nothing
+    phases = row["startup_phases"]
+    assert sum(phases.values()) <= row["startup_s"] + 1e-6 and min(phases.values()) > 0
+    if contender == "zoo_tune":
+        assert set(phases) == {"spark_session_s", "executors_s", "setup_ray_cluster_s",
+                               "connect_s"}
+    else:
+        assert 1 <= row["executor_pids"] <= n
