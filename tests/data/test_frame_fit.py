@@ -125,12 +125,12 @@ def test_keras_two_feature_columns_two_labels_from_spark(spark, tmp_path):
 
 def refuse_driver_collect(monkeypatch):
     """Instrumentation, not a fault: the driver-side collect path must not run at all."""
-    from zoo_tune.data import _frames
+    from zoo_tune.data import _spark_frames
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("the driver collected a frame over its budget")
 
-    monkeypatch.setattr(_frames, "_load_spark_batches", refuse)
+    monkeypatch.setattr(_spark_frames, "collect_batches", refuse)
 
 
 def test_frame_over_the_driver_budget_goes_through_parquet(spark, tmp_path, monkeypatch):

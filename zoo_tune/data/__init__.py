@@ -2,7 +2,7 @@
 
 Numpy data is validated on the driver, cast once (floats to float32) and put into the Ray
 object store once per ``fit``; trials read it zero-copy. pandas and Spark DataFrames become
-the same arrays through Arrow (see :mod:`zoo_tune.data._frames` for the column rules), or, for
+the same arrays through Arrow (see :mod:`zoo_tune.data._layout` for the column rules), or, for
 Spark frames over the driver budget, Parquet in the experiment's storage that each trial reads.
 Creator functions and torch ``DataLoader`` objects travel as they are and are called or
 iterated inside each trial.
@@ -15,14 +15,8 @@ Example:
     dtype('float32')
 """
 
-from zoo_tune.data._frames import (
-    DEFAULT_DRIVER_BUDGET_MB,
-    FrameInput,
-    ParquetInput,
-    ParquetTarget,
-    is_frame,
-    load_frames,
-)
+from zoo_tune.data._arrow import ParquetInput, ParquetTarget
+from zoo_tune.data._frames import load_frames
 from zoo_tune.data._inputs import (
     ArrayInput,
     CreatorInput,
@@ -33,6 +27,7 @@ from zoo_tune.data._inputs import (
     prepare_input,
     split_arrays,
 )
+from zoo_tune.data._layout import DEFAULT_DRIVER_BUDGET_MB, FrameInput, is_frame
 from zoo_tune.data._staging import StagedData, load_staged, stage_data
 
 __all__ = [

@@ -8,7 +8,8 @@ from typing import Any, Union
 
 import numpy as np
 
-from zoo_tune.data._frames import FrameInput, ParquetInput, check_frame, is_frame
+from zoo_tune.data._arrow import ParquetInput
+from zoo_tune.data._layout import FrameInput, check_frame, is_frame
 from zoo_tune.errors import InvalidInputError, InvalidTypeError
 
 
@@ -160,7 +161,7 @@ def split_arrays(staged: LocalArrays, fraction: float) -> tuple[LocalArrays, Loc
         >>> [len(part.xs[0]) for part in split_arrays(staged, 0.2)]
         [8, 2]
     """
-    from zoo_tune.data._frames import split_mask
+    from zoo_tune.data._layout import split_mask
 
     mask = split_mask(len(staged.xs[0]), fraction)
     assert mask is not None

@@ -6,14 +6,10 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
-from zoo_tune.data._frames import (
-    DEFAULT_DRIVER_BUDGET_MB,
-    FrameInput,
-    ParquetTarget,
-    check_same_layout,
-    load_frames,
-)
+from zoo_tune.data._arrow import ParquetTarget
+from zoo_tune.data._frames import load_frames
 from zoo_tune.data._inputs import CreatorInput, LocalArrays, check_input, split_arrays
+from zoo_tune.data._layout import DEFAULT_DRIVER_BUDGET_MB, FrameInput, check_same_layout
 from zoo_tune.errors import InvalidInputError, InvalidTypeError
 
 

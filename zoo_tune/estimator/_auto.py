@@ -267,7 +267,7 @@ class AutoEstimator:
             scheduler_params: The scheduler's own arguments besides metric and mode.
             feature_cols: DataFrame columns the model takes: one entry per model input, a
                 column name (scalar, array or vector column) or a list of scalar columns
-                stacked into one input. See :mod:`zoo_tune.data._frames` for the type rules.
+                stacked into one input. See :mod:`zoo_tune.data._layout` for the type rules.
             label_cols: DataFrame target columns, one entry per model output (same rules).
             mode: Alias of ``metric_mode`` (the Orca manual uses it).
             time_budget_s: Stop starting new trials after this many seconds.

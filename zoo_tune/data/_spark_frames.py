@@ -1,0 +1,195 @@
+"""Spark DataFrames: cast on the executors, checked, then collected as Arrow or staged."""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from zoo_tune.data._arrow import ParquetInput, ParquetTarget, arrow_blocks, arrow_name
+from zoo_tune.data._layout import (
+    FLOAT,
+    INT,
+    SPLIT_SEED,
+    Column,
+    Filler,
+    FrameInput,
+    FrameLayout,
+    Widths,
+    empty_error,
+    raise_nulls,
+    raise_ragged,
+    split_mask,
+)
+from zoo_tune.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def spark_projection(staged: FrameInput) -> Any:
+    """The frame reduced to the source columns, cast on the executors (one column each)."""
+    from pyspark.sql import functions as F
+
+    exprs = []
+    i = 0
+    for col in staged.layout.columns:
+        target = "bigint" if col.dtype == INT else "float"
+        for name in col.names:
+            c = F.col(_quoted(name))
+            if col.kind in ("scalar", "stack"):
+                c = c.cast(target)
+            elif col.kind == "array":
+                c = c.cast(f"array<{target}>")
+            else:
+                from pyspark.ml.functions import vector_to_array
+
+                c = vector_to_array(c, "float32")
+            exprs.append(c.alias(arrow_name(i)))
+            i += 1
+    return staged.frame.select(*exprs)
+
+
+def _array_positions(layout: FrameLayout) -> list[tuple[int, Column]]:
+    """(projection index, column) of every array and vector column."""
+    out, i = [], 0
+    for col in layout.columns:
+        if col.kind in ("array", "vector"):
+            out.append((i, col))
+        i += len(col.names)
+    return out
+
+
+def _spark_size(staged: FrameInput, projected: Any) -> Widths:
+    """One light Spark job: the row count and the length range of each array column.
+
+    Raises:
+        InvalidInputError: no rows, or arrays of different lengths in one column.
+    """
+    from pyspark.sql import functions as F
+
+    aggs = [F.count(F.lit(1)).alias("rows")]
+    for i, _col in _array_positions(staged.layout):
+        size = F.when(F.col(arrow_name(i)).isNotNull(), F.size(F.col(arrow_name(i))))
+        aggs += [F.min(size).alias(f"lo{i}"), F.max(size).alias(f"hi{i}")]
+    row = projected.agg(*aggs).collect()[0].asDict()
+    if row["rows"] == 0:
+        raise empty_error(staged.name)
+    lengths = {}
+    for i, col in _array_positions(staged.layout):
+        lo, hi = row[f"lo{i}"], row[f"hi{i}"]
+        if lo != hi:
+            raise_ragged(col, lo, hi, staged.name)
+        lengths[col] = lo
+    widths = [lengths.get(c, len(c.names) if c.kind == "stack" else None)
+              for c in staged.layout.columns]
+    return Widths(row["rows"], widths)
+
+
+def _spark_nulls(staged: FrameInput, projected: Any) -> None:
+    """One Spark job counting rows with null/NaN per source column (frames never collected)."""
+    from pyspark.sql import functions as F
+
+    aggs = []
+    i = 0
+    for col in staged.layout.columns:
+        for _name in col.names:
+            c = F.col(arrow_name(i))
+            if col.kind in ("array", "vector"):
+                bad = c.isNull() | F.exists(c, lambda x: x.isNull() | F.isnan(x))
+            elif col.dtype == FLOAT:
+                bad = c.isNull() | F.isnan(c)
+            else:
+                bad = c.isNull()
+            aggs.append(F.count(F.when(bad, 1)).alias(f"null{i}"))
+            i += 1
+    row = projected.agg(*aggs).collect()[0].asDict()
+    raise_nulls({name: row[f"null{j}"] for j, name in enumerate(staged.layout.sources)},
+                 staged.name)
+
+
+def _bad_rows(array: Any) -> int:
+    """Rows of an Arrow column (scalar or list) that are null or hold a null or NaN."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+        values = array.flatten()
+        flagged = pc.is_null(values, nan_is_null=True)
+        if not pc.any(flagged).as_py():
+            return array.null_count
+        parents = pc.list_parent_indices(array).to_numpy()[flagged.to_numpy(zero_copy_only=False)]
+        rows = set(parents.tolist())
+        rows.update(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False)).tolist())
+        return len(rows)
+    if pa.types.is_floating(array.type):
+        return int(pc.sum(pc.is_null(array, nan_is_null=True)).as_py() or 0)
+    return array.null_count
+
+
+def collect_batches(staged: FrameInput, projected: Any, shape: Widths,
+                        fraction: float | None) -> list[Any]:
+    """Collect the projection as Arrow batches; check nulls and copy each batch once."""
+    batches = projected._collect_as_arrow()
+    if sum(b.num_rows for b in batches) != shape.rows:
+        raise InvalidInputError(f"`{staged.name}` gave a different number of rows on a second "
+                                f"read ({shape.rows} counted first); a frame with random or "
+                                f"changing rows must be cached or checkpointed first.")
+    nulls = dict.fromkeys(staged.layout.sources, 0)
+    names = staged.layout.sources
+    for batch in batches:  # metadata and one vectorised pass: before any copy
+        for j, name in enumerate(names):
+            nulls[name] += _bad_rows(batch.column(j))
+    raise_nulls(nulls, staged.name)
+    filler = Filler(staged.layout, shape, split_mask(shape.rows, fraction))
+    batches.reverse()
+    while batches:  # each batch is copied once, then dropped
+        batch = batches.pop()
+        if batch.num_rows:
+            filler.add(arrow_blocks(batch, staged.layout, shape.widths))
+    return filler.result(staged.multi_x, staged.multi_y)
+
+
+def _row_bytes(layout: FrameLayout, widths: Iterable[int | None]) -> int:
+    return sum((w or 1) * np.dtype(c.dtype).itemsize for c, w in zip(layout.columns, widths))
+
+
+def _write_parquet(projected: Any, staged: FrameInput, shape: Widths, target: ParquetTarget,
+                   part: str) -> ParquetInput:
+    if target.scheme not in ("local", "file", "hdfs"):
+        raise InvalidInputError(
+            f"`{staged.name}` is over the driver budget, so the executors write it as Parquet "
+            f"to the experiment's storage, which Spark writes only on local paths and hdfs:// "
+            f"(not {target.scheme}://); raise `driver_budget_mb` or use such a logs_dir.")
+    uri = f"{target.uri.rstrip('/')}/{part}"
+    if target.scheme == "local":
+        uri = "file://" + uri
+    projected.write.mode("overwrite").parquet(uri)
+    logger.info("Wrote `%s` (%d rows) as Parquet to %s", staged.name, shape.rows, uri)
+    return ParquetInput(uri, posixpath.join(target.path, part), target.fs, staged.layout,
+                        tuple(shape.widths))
+
+
+def load_spark_frame(staged: FrameInput, fraction: float | None, budget_bytes: float,
+                target: ParquetTarget | None) -> list[Any]:
+    projected = spark_projection(staged)
+    shape = _spark_size(staged, projected)
+    size = shape.rows * _row_bytes(staged.layout, shape.widths)
+    if size <= budget_bytes or target is None:
+        logger.info("Collecting `%s` (%d rows, %.1f MiB) through Arrow", staged.name,
+                    shape.rows, size / 2**20)
+        return collect_batches(staged, projected, shape, fraction)
+    logger.info("`%s` is %.1f MiB, over the driver budget of %.1f MiB: the executors write it "
+                "as Parquet", staged.name, size / 2**20, budget_bytes / 2**20)
+    _spark_nulls(staged, projected)
+    if fraction is None:
+        return [_write_parquet(projected, staged, shape, target, f"{staged.name}.parquet")]
+    train, val = projected.randomSplit([1.0 - fraction, fraction], seed=SPLIT_SEED)
+    return [_write_parquet(train, staged, shape, target, f"{staged.name}.parquet"),
+            _write_parquet(val, staged, shape, target, "validation_data.parquet")]
