@@ -2,22 +2,19 @@
 
 Only one Ray may run per process, and the session-wide ``ray_local`` fixture may hold one, so
 every test that starts Ray runs its body in a fresh Python (``subprocess``) and asserts on the
-JSON it prints last. The module's standalone cluster (master + 2 workers on 127.0.0.1, a free
-port) comes from ``scripts/spark-standalone.sh``.
+JSON it prints last. The standalone cluster (master + 2 workers on 127.0.0.1, a free port, one
+for all of tests/cluster) comes from ``scripts/spark-standalone.sh`` (``conftest.py``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
-import textwrap
 import time
-from pathlib import Path
 
 import pytest
+
+from tests.cluster._spark_helpers import run_script
 
 pytest.importorskip("pyspark")
 pytestmark = [
@@ -25,77 +22,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("java") is None and not os.environ.get("JAVA_HOME"),
                        reason="Spark needs Java"),
 ]
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "spark-standalone.sh"
-ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_DEDUP_LOGS": "0",
-       "PYSPARK_PYTHON": sys.executable}
-
-# What every script below starts with: quiet logs, the lines that prove where things ran.
-PRELUDE = """
-import json, logging, os, sys, time
-logging.basicConfig(level=logging.WARNING)
-logging.getLogger("zoo_tune").setLevel(logging.INFO)
-os.environ["RAY_AUTH_MODE"] = "disabled"
-
-
-def ours_left(temp_root, app_id, timeout=30.0):
-    '''Ray processes under temp_root, executors of app_id, JVM/ray children of this process.'''
-    import psutil
-
-    me = psutil.Process()
-    deadline = time.monotonic() + timeout
-    while True:
-        left = []
-        for proc in psutil.process_iter(["pid", "cmdline"]):
-            cmd = " ".join(proc.info["cmdline"] or ())
-            if (temp_root and temp_root in cmd) or (app_id and app_id in cmd
-                                                   and "ExecutorBackend" in cmd):
-                left.append(cmd[:160])
-        for child in me.children(recursive=True):
-            try:
-                cmd = " ".join(child.cmdline())
-            except psutil.Error:
-                continue
-            if "java" in cmd or "ray" in cmd:
-                left.append(cmd[:160])
-        if not left or time.monotonic() > deadline:
-            return sorted(set(left))
-        time.sleep(0.5)
-"""
-
-
-def run_script(body: str, tmp_path: Path, *args: str, timeout: float = 240) -> dict:
-    """Run PRELUDE + body in a fresh Python; return the JSON of its last stdout line."""
-    script = tmp_path / "job.py"
-    script.write_text(PRELUDE + textwrap.dedent(body))
-    start = time.monotonic()
-    out = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
-                         timeout=timeout, env=ENV, cwd=tmp_path)
-    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-6000:])
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["wall_s"] = time.monotonic() - start
-    return result
-
-
-@pytest.fixture(scope="module")
-def spark_master(tmp_path_factory):
-    """A real Spark standalone cluster (master + 2 workers x 1 core) for this module."""
-    run = tmp_path_factory.mktemp("spark_standalone")
-    env = {**ENV, "ZOO_TUNE_SPARK_RUN": str(run), "ZOO_TUNE_SPARK_PORT": "0",
-           "ZOO_TUNE_PYTHON": sys.executable, "ZOO_TUNE_SPARK_WORKER_MEMORY": "2g"}
-    start = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True,
-                           text=True, timeout=120)
-    assert start.returncode == 0, start.stderr[-3000:]
-    url = start.stdout.strip().splitlines()[-1]
-    assert url.startswith("spark://127.0.0.1:")
-    yield url
-    stop = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True,
-                          text=True, timeout=120)
-    assert stop.returncode == 0, stop.stderr
-    status = subprocess.run(["bash", str(SCRIPT), "status"], env=env, capture_output=True,
-                            text=True, timeout=30)
-    assert status.returncode == 3, status.stdout
-
 
 STANDALONE_FIT = """
 import numpy as np
@@ -257,7 +183,8 @@ def test_unreachable_master_fails_fast(tmp_path):
     [
         ({"cluster_mode": "stand-alone"},
          r"Unknown cluster_mode 'stand-alone'.*\['local', 'local-cluster', 'ray', "
-         r"'spark-submit', 'standalone'\].*Did you mean 'standalone'"),
+         r"'spark-submit', 'standalone', 'yarn-client', 'yarn-cluster'\]"
+         r".*Did you mean 'standalone'"),
         ({"cluster_mode": "standalone"}, "needs `master` like 'spark://host:7077'"),
         ({"cluster_mode": "standalone", "master": "127.0.0.1:7077"},
          "needs `master` like 'spark://host:7077'"),

@@ -8,19 +8,23 @@ Example:
 
 from zoo_tune.cluster._context import (
     CLUSTER_MODES,
+    YARN_MODES,
     ClusterContext,
     current_context,
     ensure_ray,
     init_context,
     stop_context,
 )
+from zoo_tune.cluster._pack import pack_env
 from zoo_tune.cluster._resources import check_fits_a_node, normalize_resources
 
 __all__ = [
     "CLUSTER_MODES",
+    "YARN_MODES",
     "ClusterContext",
     "check_fits_a_node",
     "normalize_resources",
+    "pack_env",
     "current_context",
     "ensure_ray",
     "init_context",

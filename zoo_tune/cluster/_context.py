@@ -24,10 +24,17 @@ CLUSTER_MODES: dict[str, str] = {
                      "nodes in its executors",
     "spark-submit": "use the SparkSession spark-submit (or the caller) configured, Ray worker "
                     "nodes in its executors",
+    "yarn-client": "driver here, Ray worker nodes in YARN containers running a shipped Python "
+                   "environment archive (HADOOP_CONF_DIR names the cluster)",
+    "yarn-cluster": "driver (and Ray head) in the YARN application master: inside a script "
+                    "launched by scripts/zoo-tune-submit --master yarn --deploy-mode cluster",
 }
 
+#: The YARN modes (the Python environment travels as an archive).
+YARN_MODES = ("yarn-client", "yarn-cluster")
+
 #: The modes that start Ray on Spark executors.
-SPARK_MODES = ("standalone", "local-cluster", "spark-submit")
+SPARK_MODES = ("standalone", "local-cluster", "spark-submit", *YARN_MODES)
 
 # Ray 2.60 turns token authentication on when ~/.ray/auth_token exists; a local cluster we
 # start ourselves must not depend on that file (DESIGN section 4).
@@ -46,6 +53,7 @@ class ClusterContext:
         ray_address: The Ray head's ``host:port`` (Spark modes) or the ``address`` joined.
         ray_worker_nodes: Alive Ray worker nodes when ``init_context`` returned (Spark modes).
         spark_master: The Spark master (Spark modes).
+        archive: The Python environment archive executors run (``archive=``, YARN modes).
         owns_spark: Whether zoo_tune created the SparkSession (and so stops it).
         timings: Seconds per start-up phase (Spark modes: ``spark_session_s``,
             ``executors_s``, ``setup_ray_cluster_s``, ``connect_s``).
@@ -58,6 +66,7 @@ class ClusterContext:
     ray_address: str | None = None
     ray_worker_nodes: int = 0
     spark_master: str | None = None
+    archive: str | None = None
     owns_spark: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     _spark_ray: Any = field(default=None, repr=False, compare=False)
@@ -102,6 +111,7 @@ def init_context(
     executor_memory: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
     app_name: str | None = None,
+    archive: str | None = None,
     **ray_init_kwargs: Any,
 ) -> ClusterContext:
     """Start (or join) the cluster trials run on.
@@ -109,8 +119,12 @@ def init_context(
     Args:
         cluster_mode: One of :data:`CLUSTER_MODES`: ``"local"`` (Ray on this machine), ``"ray"``
             (an existing cluster at ``address``), or a Spark mode (``"standalone"``,
-            ``"local-cluster"``, ``"spark-submit"``: Ray worker nodes inside Spark executors, a
-            Ray head with no trial CPUs on the driver).
+            ``"local-cluster"``, ``"spark-submit"``, ``"yarn-client"``, ``"yarn-cluster"``: Ray
+            worker nodes inside Spark executors, a Ray head with no trial CPUs on the driver).
+            The YARN modes need ``HADOOP_CONF_DIR`` (or ``YARN_CONF_DIR``) with yarn-site.xml;
+            ``yarn-cluster`` runs only inside a script launched by ``scripts/zoo-tune-submit
+            --master yarn --deploy-mode cluster``, and so does ``yarn-client`` when spark-submit
+            started the driver (otherwise it creates the YARN session itself).
         cores: ``local``: CPUs Ray may use (default: all). Spark modes: CPUs of each Ray worker
             node, and ``spark.executor.cores`` (default 1; ``spark-submit``: its
             ``spark.executor.cores``, else 1).
@@ -128,8 +142,13 @@ def init_context(
             (the executor JVM's heap; Ray nodes live outside it). Default ``"1g"``
             (``local-cluster``: M megabytes).
         spark_conf: More Spark settings for the session zoo_tune creates (``standalone``,
-            ``local-cluster``).
+            ``local-cluster``, ``yarn-client``); they win over zoo_tune's.
         app_name: The Spark application name (default ``"zoo_tune"``).
+        archive: A Python environment ``.tar.gz`` (:func:`zoo_tune.cluster.pack_env`, venv-pack,
+            conda-pack; a local path or an ``hdfs://`` URI) that executors unpack as
+            ``./environment`` and run instead of a Python installed on the nodes. ``yarn-client``:
+            default packs this venv (cached in ``~/.cache/zoo_tune/envs``). ``standalone``,
+            ``local-cluster``: optional (default: executors run this venv's Python by path).
         **ray_init_kwargs: Passed on to ``ray.init``.
 
     Returns:
@@ -137,8 +156,9 @@ def init_context(
 
     Raises:
         InvalidInputError: unknown ``cluster_mode``, a setting that does not belong to it, a
-            Spark master that does not answer within 5 s, no Spark executor within 90 s, or a
-            second call with different settings while a context is active.
+            Spark master (or YARN ResourceManager) that does not answer within 5 s, no Spark
+            executor within 90 s, YARN mode without ``HADOOP_CONF_DIR``, or a second call with
+            different settings while a context is active.
         MissingDependencyError: a Spark mode without pyspark installed.
 
     Example:
@@ -163,12 +183,12 @@ def init_context(
         raise InvalidInputError(f"`address` belongs to cluster_mode='ray'; "
                                 f"cluster_mode={cluster_mode!r} starts its own Ray.")
     _check_spark_settings(cluster_mode, master, num_nodes, executor_memory, spark_conf,
-                          app_name)
+                          app_name, archive)
     settings = {"cores": cores, "memory": memory, "object_store_memory": object_store_memory,
                 "address": address, **ray_init_kwargs}
     if cluster_mode in SPARK_MODES:
         settings.update(master=master, num_nodes=num_nodes, executor_memory=executor_memory,
-                        spark_conf=dict(spark_conf or {}), app_name=app_name)
+                        spark_conf=dict(spark_conf or {}), app_name=app_name, archive=archive)
     if _CONTEXT is not None:
         if (_CONTEXT.cluster_mode, _CONTEXT.settings) == (cluster_mode, settings):
             return _CONTEXT
@@ -193,12 +213,12 @@ def init_context(
 
 def _check_spark_settings(cluster_mode: str, master: str | None, num_nodes: int | None,
                           executor_memory: str | None, spark_conf: Mapping[str, str] | None,
-                          app_name: str | None) -> None:
+                          app_name: str | None, archive: str | None = None) -> None:
     """Reject Spark settings outside the Spark modes, and malformed ones, before any work."""
-    from zoo_tune.cluster import _spark
+    from zoo_tune.cluster import _spark, _yarn
 
     given = {"master": master, "num_nodes": num_nodes, "executor_memory": executor_memory,
-             "spark_conf": spark_conf, "app_name": app_name}
+             "spark_conf": spark_conf, "app_name": app_name, "archive": archive}
     if cluster_mode not in SPARK_MODES:
         stray = sorted(k for k, v in given.items() if v is not None)
         if stray:
@@ -215,15 +235,32 @@ def _check_spark_settings(cluster_mode: str, master: str | None, num_nodes: int 
                                f"{type(spark_conf).__name__}.")
     if app_name is not None and not isinstance(app_name, str):
         raise InvalidTypeError(f"`app_name` must be a str, but got {app_name!r}.")
-    if cluster_mode == "spark-submit":
-        stray = sorted(k for k in ("master", "executor_memory", "spark_conf")
+    submitted = cluster_mode == "spark-submit" or (
+        cluster_mode in YARN_MODES and _yarn.launched_by_spark_submit())
+    if cluster_mode in YARN_MODES:
+        if cluster_mode == "yarn-cluster" and not submitted:
+            raise InvalidInputError(
+                "cluster_mode='yarn-cluster' runs the driver inside a YARN container, which only "
+                "spark-submit can start: launch this script with scripts/zoo-tune-submit "
+                "--master yarn --deploy-mode cluster SCRIPT (or use cluster_mode='yarn-client' "
+                "to keep the driver here).")
+        if master is not None:
+            raise InvalidInputError(
+                f"cluster_mode={cluster_mode!r} takes no `master` (it is 'yarn'; the cluster is "
+                f"the one HADOOP_CONF_DIR describes), but got {master!r}.")
+        if not _yarn.in_yarn_container():  # a container's driver got its conf from YARN
+            _yarn.hadoop_conf_dir()
+    if submitted:
+        stray = sorted(k for k in ("master", "executor_memory", "spark_conf", "archive")
                        if given[k] is not None)
         if stray:
             raise InvalidInputError(
-                f"cluster_mode='spark-submit' runs on the SparkSession spark-submit configured; "
-                f"{stray} are set there (spark-submit --master/--executor-memory/--conf), not "
-                f"in init_context.")
-    elif cluster_mode == "standalone":
+                f"cluster_mode={cluster_mode!r} runs on the SparkSession spark-submit configured; "
+                f"{stray} are set there (spark-submit or scripts/zoo-tune-submit --master/"
+                f"--executor-memory/--conf/--archive), not in init_context.")
+    if archive is not None and not submitted:
+        _yarn.archive_uri(archive)
+    if cluster_mode == "standalone":
         if master is None:
             raise InvalidInputError("cluster_mode='standalone' needs `master` like "
                                     "'spark://host:7077'.")
@@ -238,7 +275,7 @@ def _check_spark_settings(cluster_mode: str, master: str | None, num_nodes: int 
 def _start_spark_ray(cluster_mode: str, settings: dict[str, Any],
                      ray_init_kwargs: dict[str, Any]) -> _ContextHandle:
     """Create or reuse the SparkSession, start Ray on it, connect this process."""
-    from zoo_tune.cluster import _spark
+    from zoo_tune.cluster import _spark, _yarn
 
     for key, value in _RAY_ENV_DEFAULTS.items():
         os.environ.setdefault(key, value)
@@ -254,7 +291,22 @@ def _start_spark_ray(cluster_mode: str, settings: dict[str, Any],
             f"already connected to Ray (not through init_context): call ray.shutdown() first.")
     master, cores, num_nodes = settings["master"], settings["cores"], settings["num_nodes"]
     executor_memory = settings["executor_memory"]
-    if cluster_mode == "standalone":
+    memory = settings["memory"] or _spark.DEFAULT_NODE_MEMORY
+    object_store = settings["object_store_memory"] or max(memory // 4, 128 * 1024**2)
+    submitted = cluster_mode == "spark-submit" or (
+        cluster_mode in YARN_MODES and _yarn.launched_by_spark_submit())
+    timings: dict[str, float] = {}
+    archive = settings["archive"] and _yarn.archive_uri(settings["archive"])
+    if cluster_mode == "yarn-client" and not submitted:
+        conf_dir = _yarn.hadoop_conf_dir()
+        _yarn.check_resource_manager_answers(conf_dir)
+        if archive is None:
+            from zoo_tune.cluster._pack import pack_env
+
+            phase = time.monotonic()
+            archive = pack_env()
+            timings["pack_s"] = time.monotonic() - phase
+    elif cluster_mode == "standalone":
         _spark.check_master_answers(_spark.parse_standalone(master))
     elif cluster_mode == "local-cluster":
         if master is None:
@@ -264,21 +316,40 @@ def _start_spark_ray(cluster_mode: str, settings: dict[str, Any],
         num_nodes = num_nodes or workers * max(1, worker_cores // (cores or worker_cores))
         cores = cores or worker_cores
         executor_memory = executor_memory or f"{worker_mb}m"
-    timings: dict[str, float] = {}
     phase = time.monotonic()
     conf = None
-    if cluster_mode != "spark-submit":
+    app_name = settings["app_name"] or "zoo_tune"
+    if cluster_mode == "yarn-client" and not submitted:
         cores = cores or 1
-        conf = _spark.spark_conf(master, app_name=settings["app_name"] or "zoo_tune",
-                                 cores=cores, executors=num_nodes,
+        conf = _yarn.yarn_conf("client", archive=archive, app_name=app_name, cores=cores,
+                               num_nodes=num_nodes, executor_memory=executor_memory or "1g",
+                               node_memory=memory, object_store_memory=object_store,
+                               extra=settings["spark_conf"])
+    elif not submitted:
+        cores = cores or 1
+        conf = _spark.spark_conf(master, app_name=app_name, cores=cores, executors=num_nodes,
                                  executor_memory=executor_memory or "1g",
-                                 extra=settings["spark_conf"])
+                                 extra=settings["spark_conf"], archive=archive)
     spark, owns_spark = _spark.get_session(cluster_mode, conf)
     timings["spark_session_s"] = time.monotonic() - phase
+    if cluster_mode in YARN_MODES:
+        try:
+            _yarn.check_session(spark, cluster_mode.split("-", 1)[1])
+        except InvalidInputError:
+            if owns_spark:
+                spark.stop()
+            raise
+    if submitted:
+        spark_conf = spark.sparkContext.getConf()
+        archive = spark_conf.get("spark.yarn.dist.archives", None) or spark_conf.get(
+            "spark.archives", None)
+        # Ray node sizes scripts/zoo-tune-submit sized the containers for, unless given here.
+        memory = settings["memory"] or int(spark_conf.get(
+            "spark.zoo_tune.nodeMemory", str(memory)))
+        object_store = settings["object_store_memory"] or int(spark_conf.get(
+            "spark.zoo_tune.objectStoreMemory", str(max(memory // 4, 128 * 1024**2))))
     if cores is None:
         cores = int(spark.sparkContext.getConf().get("spark.executor.cores", "1"))
-    memory = settings["memory"] or _spark.DEFAULT_NODE_MEMORY
-    object_store = settings["object_store_memory"] or max(memory // 4, 128 * 1024**2)
     info = None
     try:
         info = _spark.start(spark, owns_spark, num_nodes=num_nodes, cores=cores, memory=memory,
@@ -298,6 +369,7 @@ def _start_spark_ray(cluster_mode: str, settings: dict[str, Any],
     return _ContextHandle(cluster_mode=cluster_mode, settings=settings, started_ray=True,
                           ray_address=info.address, ray_worker_nodes=len(workers),
                           spark_master=spark.sparkContext.master, owns_spark=owns_spark,
+                          archive=archive,
                           timings=timings, _spark_ray=info)
 
 

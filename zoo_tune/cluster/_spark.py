@@ -156,9 +156,20 @@ def _path_with_venv() -> str:
     return path if path.split(os.pathsep)[:1] == [venv_bin] else venv_bin + os.pathsep + path
 
 
+def _path_without_venv() -> str:
+    venv_bin = _venv_bin()
+    return os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                           if p and p != venv_bin)
+
+
 def spark_conf(master: str, *, app_name: str, cores: int, executors: int | None,
-               executor_memory: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+               executor_memory: str, extra: Mapping[str, str] | None = None,
+               archive: str | None = None) -> dict[str, str]:
     """The Spark conf zoo_tune creates a SparkSession with (Ray on Spark's needs included).
+
+    With ``archive`` (a packed environment, see :func:`zoo_tune.cluster.pack_env`) Spark ships
+    it to every executor (``spark.archives``, unpacked as ``./environment``), and executors run
+    its Python and its ``bin`` (``ray``) instead of this process's venv.
 
     Example:
         >>> conf = spark_conf("local-cluster[2,1,1024]", app_name="t", cores=1, executors=2,
@@ -182,6 +193,16 @@ def spark_conf(master: str, *, app_name: str, cores: int, executors: int | None,
         # A Ray worker node holds its task for the cluster's lifetime: never speculate on it.
         "spark.speculation": "false",
     }
+    if archive is not None:
+        from zoo_tune.cluster._yarn import ENV_ALIAS, ENV_PYTHON
+
+        conf.update({
+            "spark.archives": f"{archive}#{ENV_ALIAS}",
+            "spark.pyspark.python": ENV_PYTHON,
+            "spark.executorEnv.PYSPARK_PYTHON": ENV_PYTHON,
+            # The executor's working dir holds ./environment; the driver's venv stays out.
+            "spark.executorEnv.PATH": f"./{ENV_ALIAS}/bin{os.pathsep}{_path_without_venv()}",
+        })
     if executors is not None and master.startswith("spark://"):
         conf["spark.cores.max"] = str(cores * executors)
     host = master
@@ -231,11 +252,19 @@ def get_session(cluster_mode: str, conf: Mapping[str, str] | None) -> tuple[Any,
                 f"use cluster_mode='spark-submit' to run on the active session.")
         logger.info("Reusing the active SparkSession on %s.", conf["spark.master"])
         return active, False
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = session_cls.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate(), True
+    # pyspark's SparkContext takes the executors' Python from PYSPARK_PYTHON when it starts.
+    saved = os.environ.get("PYSPARK_PYTHON")
+    os.environ["PYSPARK_PYTHON"] = conf.get("spark.pyspark.python", sys.executable)
+    try:
+        return builder.getOrCreate(), True
+    finally:
+        if saved is None:
+            os.environ.pop("PYSPARK_PYTHON", None)
+        else:
+            os.environ["PYSPARK_PYTHON"] = saved
 
 
 def _executor_count(spark: Any) -> int:

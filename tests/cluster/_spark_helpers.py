@@ -1,0 +1,81 @@
+"""Shared by the tests that run real Spark: the environment, a script prelude, a runner.
+
+Only one Ray may run per process, and the session-wide ``ray_local`` fixture may hold one, so
+every test that starts Ray runs its body in a fresh Python (``subprocess``) and asserts on the
+JSON it prints last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "spark-standalone.sh"
+ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_DEDUP_LOGS": "0",
+       "PYSPARK_PYTHON": sys.executable}
+
+# What every script below starts with: quiet logs, the lines that prove where things ran.
+PRELUDE = """
+import json, logging, os, sys, time
+logging.basicConfig(level=logging.WARNING)
+logging.getLogger("zoo_tune").setLevel(logging.INFO)
+os.environ["RAY_AUTH_MODE"] = "disabled"
+
+
+def ours_left(temp_root, app_id, timeout=30.0):
+    '''Ray processes under temp_root, executors of app_id, JVM/ray children of this process.'''
+    import psutil
+
+    me = psutil.Process()
+    deadline = time.monotonic() + timeout
+    while True:
+        left = []
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            cmd = " ".join(proc.info["cmdline"] or ())
+            if (temp_root and temp_root in cmd) or (app_id and app_id in cmd
+                                                   and "ExecutorBackend" in cmd):
+                left.append(cmd[:160])
+        for child in me.children(recursive=True):
+            try:
+                cmd = " ".join(child.cmdline())
+            except psutil.Error:
+                continue
+            if "java" in cmd or "ray" in cmd:
+                left.append(cmd[:160])
+        if not left or time.monotonic() > deadline:
+            return sorted(set(left))
+        time.sleep(0.5)
+"""
+
+
+def run_script(body: str, tmp_path: Path, *args: str, timeout: float = 240) -> dict:
+    """Run PRELUDE + body in a fresh Python; return the JSON of its last stdout line."""
+    script = tmp_path / "job.py"
+    script.write_text(PRELUDE + textwrap.dedent(body))
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                         timeout=timeout, env=ENV, cwd=tmp_path)
+    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-6000:])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["wall_s"] = time.monotonic() - start
+    return result
+
+# What trials on Spark executors never import: left out of the test archive to keep it at
+# ~500 MB (the whole venv is ~4 GB). Patterns are relative to the venv (venv-pack's).
+LEAN_EXCLUDE = [
+    f"lib/*/site-packages/{name}{tail}"
+    for name in ("tensorflow*", "keras", "pyspark", "raydp", "clang", "plotly", "_plotly_utils",
+                 "statsmodels", "jedi", "sklearn", "scikit_learn*", "matplotlib", "ax",
+                 "botorch*", "gpytorch", "pymoo", "GPy", "gpy.libs", "sqlalchemy", "fontTools",
+                 "tensorboard*", "scipy", "scipy.libs", "h5py*", "optuna", "nevergrad",
+                 "IPython", "pyro", "skopt", "hyperopt", "ruff", "pip", "setuptools", "alembic",
+                 "linear_operator", "ml_dtypes", "pandas/tests", "torch/include",
+                 "pyarrow/include", "ray/jars", "*/tests")
+    for tail in ("", "/*")
+]
