@@ -15,7 +15,7 @@ Example:
     dtype('float32')
 """
 
-from zoo_tune.data._arrow import ParquetInput, ParquetTarget
+from zoo_tune.data._arrow import ParquetInput, ParquetTarget, RayBlocksInput, TableInput
 from zoo_tune.data._frames import load_frames
 from zoo_tune.data._inputs import (
     ArrayInput,
@@ -38,7 +38,9 @@ __all__ = [
     "LocalArrays",
     "ParquetInput",
     "ParquetTarget",
+    "RayBlocksInput",
     "StagedData",
+    "TableInput",
     "TrialInput",
     "check_input",
     "describe_input",

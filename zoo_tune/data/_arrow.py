@@ -1,4 +1,4 @@
-"""Arrow record batches -> trial arrays, and the frames trials read themselves (Parquet)."""
+"""Arrow record batches -> trial arrays, and frames trials read themselves (Parquet, Ray)."""
 
 from __future__ import annotations
 
@@ -42,26 +42,35 @@ def arrow_blocks(batch: Any, layout: FrameLayout, widths: Sequence[int | None]) 
     return blocks
 
 
-_PARQUET_CACHE: dict[tuple[str, str], tuple[list[np.ndarray], list[np.ndarray]]] = {}
+#: Tables a trial process already read, by source; a reused worker reads each once.
+_READ_CACHE: dict[tuple[str, ...], tuple[list[np.ndarray], list[np.ndarray]]] = {}
+
+
+def _fill_from_tables(tables: list[Any], layout: FrameLayout,
+                      widths: tuple[int | None, ...]) -> tuple[list[np.ndarray],
+                                                               list[np.ndarray]]:
+    rows = sum(t.num_rows for t in tables)
+    filler = Filler(layout, Widths(rows, list(widths)), None)
+    for table in tables:
+        for batch in table.to_batches():
+            if batch.num_rows:
+                filler.add(arrow_blocks(batch, layout, widths))
+    part = filler.result(len(layout.features) > 1, len(layout.labels) > 1)[0]
+    return part.xs, part.ys
+
+
+def _cached(key: tuple[str, ...], read: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    if key not in _READ_CACHE:
+        if len(_READ_CACHE) >= 4:  # a worker that moved on to another fit
+            _READ_CACHE.clear()
+        _READ_CACHE[key] = read()
+    return _READ_CACHE[key]
 
 
 @dataclass(frozen=True)
-class ParquetInput:
-    """A DataFrame the executors wrote as Parquet to the experiment's storage.
+class TableInput:
+    """Columns trials read themselves, laid out by :func:`spark_projection`'s names."""
 
-    Each trial process reads it once (and keeps it for the next trial it runs).
-
-    Attributes:
-        uri: Where Spark wrote it (``file://...`` or ``hdfs://...``).
-        path: The same folder inside ``fs``.
-        fs: The storage's ``pyarrow.fs.FileSystem``; ``None`` for local storage.
-        layout: What the columns are.
-        widths: 2-D widths per input/output (``None``: 1-D).
-    """
-
-    uri: str
-    path: str
-    fs: Any
     layout: FrameLayout
     widths: tuple[int | None, ...]
 
@@ -75,24 +84,60 @@ class ParquetInput:
         """Several model outputs."""
         return len(self.layout.labels) > 1
 
+
+@dataclass(frozen=True)
+class ParquetInput(TableInput):
+    """A DataFrame the executors wrote as Parquet to the experiment's storage.
+
+    Each trial process reads it once (and keeps it for the next trial it runs).
+
+    Attributes:
+        uri: Where Spark wrote it (``file://...`` or ``hdfs://...``).
+        path: The same folder inside ``fs``.
+        fs: The storage's ``pyarrow.fs.FileSystem``; ``None`` for local storage.
+        layout: What the columns are.
+        widths: 2-D widths per input/output (``None``: 1-D).
+    """
+
+    uri: str = ""
+    path: str = ""
+    fs: Any = None
+
     def arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Read the Parquet files (once per process) into ``(xs, ys)``."""
-        key = (self.uri, self.path)
-        if key not in _PARQUET_CACHE:
+        def read() -> tuple[list[np.ndarray], list[np.ndarray]]:
             import pyarrow.parquet as pq
 
-            if len(_PARQUET_CACHE) >= 4:  # a worker that moved on to another fit
-                _PARQUET_CACHE.clear()
             table = pq.read_table(self.path, filesystem=self.fs)
-            shape = Widths(table.num_rows, list(self.widths))
-            filler = Filler(self.layout, shape, None)
-            for batch in table.to_batches():
-                if batch.num_rows:
-                    filler.add(arrow_blocks(batch, self.layout, self.widths))
-            part = filler.result(self.multi_x, self.multi_y)[0]
-            _PARQUET_CACHE[key] = (part.xs, part.ys)
             logger.info("Read %d rows of %s", table.num_rows, self.uri)
-        return _PARQUET_CACHE[key]
+            return _fill_from_tables([table], self.layout, self.widths)
+
+        return _cached(("parquet", self.uri, self.path), read)
+
+
+@dataclass(frozen=True)
+class RayBlocksInput(TableInput):
+    """A DataFrame held as Arrow blocks in Ray's object store (``ray.data.from_spark``).
+
+    Each trial process reads the blocks zero-copy from the object store and copies them once
+    into its arrays (kept for the next trial it runs).
+
+    Attributes:
+        refs: ``ObjectRef`` of every block (a ``pyarrow.Table``), in row order.
+        rows: Rows in all blocks.
+    """
+
+    refs: tuple[Any, ...] = ()
+    rows: int = 0
+
+    def arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Fetch the blocks (once per process) into ``(xs, ys)``."""
+        def read() -> tuple[list[np.ndarray], list[np.ndarray]]:
+            import ray
+
+            return _fill_from_tables(list(ray.get(list(self.refs))), self.layout, self.widths)
+
+        return _cached(("ray", *(r.hex() for r in self.refs[:1])), read)
 
 
 @dataclass(frozen=True)

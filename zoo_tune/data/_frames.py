@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo_tune.data._arrow import ParquetInput, ParquetTarget
+from zoo_tune.data._arrow import ParquetTarget, TableInput
 from zoo_tune.data._layout import (
     Column,
     Filler,
@@ -88,8 +88,9 @@ def load_frames(train: FrameInput, val: FrameInput | None, *,
         target: Where Parquet goes (``None``: always collect).
 
     Returns:
-        ``(train_input, validation_input)``: ``LocalArrays`` or :class:`ParquetInput` each;
-        the second is ``None`` without ``val`` and ``validation_split``.
+        ``(train_input, validation_input)``: ``LocalArrays``, :class:`ParquetInput` or
+        :class:`RayBlocksInput` each; the second is ``None`` without ``val`` and
+        ``validation_split``.
 
     Raises:
         InvalidInputError: an empty frame, nulls, ragged arrays, or a bad split.
@@ -112,7 +113,7 @@ def load_frames(train: FrameInput, val: FrameInput | None, *,
 
 
 def _widths_of(part: Any) -> list[int | None]:
-    if isinstance(part, ParquetInput):
+    if isinstance(part, TableInput):
         return list(part.widths)
     return [None if a.ndim == 1 else a.shape[1] for a in part.xs + part.ys]
 

@@ -8,7 +8,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from zoo_tune.data._arrow import ParquetInput
+from zoo_tune.data._arrow import ParquetInput, RayBlocksInput, TableInput
 from zoo_tune.data._layout import FrameInput, check_frame, is_frame
 from zoo_tune.errors import InvalidInputError, InvalidTypeError
 
@@ -48,7 +48,7 @@ class CreatorInput:
         return self.loader if self.creator is None else self.creator(config)
 
 
-TrialInput = Union[ArrayInput, CreatorInput, ParquetInput]
+TrialInput = Union[ArrayInput, CreatorInput, ParquetInput, RayBlocksInput]
 
 
 def _as_array(value: Any, what: str) -> np.ndarray:
@@ -173,7 +173,7 @@ def split_arrays(staged: LocalArrays, fraction: float) -> tuple[LocalArrays, Loc
     return take(~mask), take(mask)
 
 
-def prepare_input(staged: LocalArrays | CreatorInput | ParquetInput | None
+def prepare_input(staged: LocalArrays | CreatorInput | TableInput | None
                   ) -> TrialInput | None:
     """Make staged input readable by trials: numpy data goes into the object store once.
 
@@ -201,6 +201,8 @@ def describe_input(trial_input: Any) -> dict[str, Any] | None:
         return None
     if isinstance(trial_input, ParquetInput):
         return {"kind": "parquet", "uri": trial_input.uri}
+    if isinstance(trial_input, RayBlocksInput):
+        return {"kind": "ray_blocks", "rows": trial_input.rows, "blocks": len(trial_input.refs)}
     if isinstance(trial_input, ArrayInput):
         return {"kind": "arrays", "rows": trial_input.rows}
     if isinstance(trial_input, LocalArrays):

@@ -17,7 +17,8 @@ Nulls are refused (Spark ``null``; pandas ``None``/``NaN``), as are string, date
 columns. Spark frames are cast on the executors and collected as Arrow record batches (never
 ``toPandas()`` or rows), each batch copied once into the final arrays and then freed. A Spark
 frame larger than the driver budget is written as Parquet to the experiment's storage by the
-executors instead, and every trial reads it from there.
+executors instead, and every trial reads it from there. In ``raydp`` mode the executors hand
+their rows to Ray's object store (``ray.data.from_spark``) and trials read those blocks.
 """
 
 from __future__ import annotations

@@ -9,7 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from zoo_tune.data._arrow import ParquetInput, ParquetTarget, arrow_blocks, arrow_name
+from zoo_tune.data._arrow import (
+    ParquetInput,
+    ParquetTarget,
+    RayBlocksInput,
+    arrow_blocks,
+    arrow_name,
+)
 from zoo_tune.data._layout import (
     FLOAT,
     INT,
@@ -172,8 +178,27 @@ def _write_parquet(projected: Any, staged: FrameInput, shape: Widths, target: Pa
         uri = "file://" + uri
     projected.write.mode("overwrite").parquet(uri)
     logger.info("Wrote `%s` (%d rows) as Parquet to %s", staged.name, shape.rows, uri)
-    return ParquetInput(uri, posixpath.join(target.path, part), target.fs, staged.layout,
-                        tuple(shape.widths))
+    return ParquetInput(staged.layout, tuple(shape.widths), uri=uri,
+                        path=posixpath.join(target.path, part), fs=target.fs)
+
+
+def _raydp_active() -> bool:
+    from zoo_tune.cluster import current_context
+
+    ctx = current_context()
+    return ctx is not None and ctx.cluster_mode == "raydp"
+
+
+def _to_ray_blocks(projected: Any, staged: FrameInput, shape: Widths) -> RayBlocksInput:
+    """RayDP: the executors' rows become Ray Data blocks in the object store, not on the driver."""
+    import ray.data
+
+    dataset = ray.data.from_spark(projected).materialize()
+    refs = tuple(dataset.to_arrow_refs())
+    rows = dataset.count()
+    logger.info("`%s` (%d rows) is in Ray's object store as %d blocks", staged.name, rows,
+                len(refs))
+    return RayBlocksInput(staged.layout, tuple(shape.widths), refs=refs, rows=rows)
 
 
 def load_spark_frame(staged: FrameInput, fraction: float | None, budget_bytes: float,
@@ -181,6 +206,12 @@ def load_spark_frame(staged: FrameInput, fraction: float | None, budget_bytes: f
     projected = spark_projection(staged)
     shape = _spark_size(staged, projected)
     size = shape.rows * _row_bytes(staged.layout, shape.widths)
+    if _raydp_active():
+        _spark_nulls(staged, projected)
+        if fraction is None:
+            return [_to_ray_blocks(projected, staged, shape)]
+        train, val = projected.randomSplit([1.0 - fraction, fraction], seed=SPLIT_SEED)
+        return [_to_ray_blocks(train, staged, shape), _to_ray_blocks(val, staged, shape)]
     if size <= budget_bytes or target is None:
         logger.info("Collecting `%s` (%d rows, %.1f MiB) through Arrow", staged.name,
                     shape.rows, size / 2**20)

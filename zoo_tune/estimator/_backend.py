@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from zoo_tune.data import ArrayInput, CreatorInput, ParquetInput, TrialInput
+from zoo_tune.data import ArrayInput, CreatorInput, TableInput, TrialInput
 from zoo_tune.metrics import MetricSpec
 
 DEFAULT_BATCH_SIZE = 32
@@ -50,7 +50,7 @@ def batch_size_of(config: dict[str, Any]) -> int:
 
 def materialize(trial_input: TrialInput, config: dict[str, Any]) -> Any:
     """Arrays ``(xs, ys, multi_x, multi_y)`` from the object store, or the creator's batches."""
-    if isinstance(trial_input, (ArrayInput, ParquetInput)):
+    if isinstance(trial_input, (ArrayInput, TableInput)):
         xs, ys = trial_input.arrays()
         return xs, ys, trial_input.multi_x, trial_input.multi_y
     assert isinstance(trial_input, CreatorInput)
