@@ -15,8 +15,8 @@ from zoo_tune.errors import InvalidInputError, InvalidTypeError
 
 def test_unknown_cluster_mode_lists_valid_ones():
     with pytest.raises(InvalidInputError, match=r"Unknown cluster_mode 'lokal'.*\['local', "
-                       r"'local-cluster', 'ray', 'spark-submit', 'standalone', 'yarn-client', "
-                       r"'yarn-cluster'\]"
+                       r"'local-cluster', 'ray', 'raydp', 'spark-submit', 'standalone', "
+                       r"'yarn-client', 'yarn-cluster'\]"
                        r".*Did you mean 'local'"):
         init_context(cluster_mode="lokal")
 

@@ -182,7 +182,7 @@ def test_unreachable_master_fails_fast(tmp_path):
     ("kwargs", "pattern"),
     [
         ({"cluster_mode": "stand-alone"},
-         r"Unknown cluster_mode 'stand-alone'.*\['local', 'local-cluster', 'ray', "
+         r"Unknown cluster_mode 'stand-alone'.*\['local', 'local-cluster', 'ray', 'raydp', "
          r"'spark-submit', 'standalone', 'yarn-client', 'yarn-cluster'\]"
          r".*Did you mean 'standalone'"),
         ({"cluster_mode": "standalone"}, "needs `master` like 'spark://host:7077'"),

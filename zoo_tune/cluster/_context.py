@@ -28,6 +28,8 @@ CLUSTER_MODES: dict[str, str] = {
                    "environment archive (HADOOP_CONF_DIR names the cluster)",
     "yarn-cluster": "driver (and Ray head) in the YARN application master: inside a script "
                     "launched by scripts/zoo-tune-submit --master yarn --deploy-mode cluster",
+    "raydp": "Spark on Ray (RayDP): local Ray (or the one at `address`), Spark executors as Ray "
+             "actors, the SparkSession at ctx.spark; trials run on that Ray",
 }
 
 #: The YARN modes (the Python environment travels as an archive).
@@ -54,6 +56,7 @@ class ClusterContext:
         ray_worker_nodes: Alive Ray worker nodes when ``init_context`` returned (Spark modes).
         spark_master: The Spark master (Spark modes).
         archive: The Python environment archive executors run (``archive=``, YARN modes).
+        spark: The SparkSession (Spark modes and ``raydp``), e.g. to build DataFrames.
         owns_spark: Whether zoo_tune created the SparkSession (and so stops it).
         timings: Seconds per start-up phase (Spark modes: ``spark_session_s``,
             ``executors_s``, ``setup_ray_cluster_s``, ``connect_s``).
@@ -67,6 +70,7 @@ class ClusterContext:
     ray_worker_nodes: int = 0
     spark_master: str | None = None
     archive: str | None = None
+    spark: Any = field(default=None, repr=False, compare=False)
     owns_spark: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     _spark_ray: Any = field(default=None, repr=False, compare=False)
@@ -124,25 +128,30 @@ def init_context(
             The YARN modes need ``HADOOP_CONF_DIR`` (or ``YARN_CONF_DIR``) with yarn-site.xml;
             ``yarn-cluster`` runs only inside a script launched by ``scripts/zoo-tune-submit
             --master yarn --deploy-mode cluster``, and so does ``yarn-client`` when spark-submit
-            started the driver (otherwise it creates the YARN session itself).
+            started the driver (otherwise it creates the YARN session itself). ``"raydp"``:
+            Spark on Ray (RayDP): Ray here (or at ``address``), Spark executors as Ray actors,
+            the SparkSession at ``ctx.spark``; trials run on that Ray.
         cores: ``local``: CPUs Ray may use (default: all). Spark modes: CPUs of each Ray worker
             node, and ``spark.executor.cores`` (default 1; ``spark-submit``: its
-            ``spark.executor.cores``, else 1).
-        memory: ``local``: bytes of heap memory for Ray's scheduler. Spark modes: heap bytes of
-            each Ray worker node (default 2 GiB).
+            ``spark.executor.cores``, else 1). ``raydp``: cores of each Spark executor
+            (default 1).
+        memory: ``local``, ``raydp``: bytes of heap memory for Ray's scheduler (when zoo_tune
+            starts Ray). Spark modes: heap bytes of each Ray worker node (default 2 GiB).
         object_store_memory: Bytes of Ray's object store (Spark modes: per Ray node; default a
             quarter of ``memory``, at least 128 MiB).
-        address: The Ray cluster to join (``ray`` mode only).
+        address: The Ray cluster to join (``ray``; optional for ``raydp``).
         master: ``standalone``: ``"spark://host:port"`` (required). ``local-cluster``:
             ``"local-cluster[N,C,M]"`` (default built from ``num_nodes``, ``cores``,
             ``executor_memory``).
         num_nodes: Spark modes: Ray worker nodes to start, one per Spark task slot of
-            ``cores`` CPUs (default: every free slot; ``local-cluster``: N).
+            ``cores`` CPUs (default: every free slot; ``local-cluster``: N). ``raydp``: Spark
+            executors (default 1).
         executor_memory: Spark modes that create the session: ``spark.executor.memory``
             (the executor JVM's heap; Ray nodes live outside it). Default ``"1g"``
             (``local-cluster``: M megabytes).
         spark_conf: More Spark settings for the session zoo_tune creates (``standalone``,
-            ``local-cluster``, ``yarn-client``); they win over zoo_tune's.
+            ``local-cluster``, ``yarn-client``, ``raydp``); they win over zoo_tune's (``raydp``:
+            ``*.extraJavaOptions`` are appended to the Java 17 options).
         app_name: The Spark application name (default ``"zoo_tune"``).
         archive: A Python environment ``.tar.gz`` (:func:`zoo_tune.cluster.pack_env`, venv-pack,
             conda-pack; a local path or an ``hdfs://`` URI) that executors unpack as
@@ -179,8 +188,8 @@ def init_context(
     if cluster_mode == "ray" and not address:
         raise InvalidInputError("cluster_mode='ray' needs `address` (e.g. 'auto' or "
                                 "'ray://head:10001').")
-    if cluster_mode != "ray" and address:
-        raise InvalidInputError(f"`address` belongs to cluster_mode='ray'; "
+    if cluster_mode not in ("ray", "raydp") and address:
+        raise InvalidInputError(f"`address` belongs to cluster_mode='ray' (and 'raydp'); "
                                 f"cluster_mode={cluster_mode!r} starts its own Ray.")
     _check_spark_settings(cluster_mode, master, num_nodes, executor_memory, spark_conf,
                           app_name, archive)
@@ -189,6 +198,9 @@ def init_context(
     if cluster_mode in SPARK_MODES:
         settings.update(master=master, num_nodes=num_nodes, executor_memory=executor_memory,
                         spark_conf=dict(spark_conf or {}), app_name=app_name, archive=archive)
+    elif cluster_mode == "raydp":
+        settings.update(num_nodes=num_nodes, executor_memory=executor_memory,
+                        spark_conf=dict(spark_conf or {}), app_name=app_name)
     if _CONTEXT is not None:
         if (_CONTEXT.cluster_mode, _CONTEXT.settings) == (cluster_mode, settings):
             return _CONTEXT
@@ -199,6 +211,8 @@ def init_context(
     start = time.monotonic()
     if cluster_mode in SPARK_MODES:
         ctx = _start_spark_ray(cluster_mode, settings, ray_init_kwargs)
+    elif cluster_mode == "raydp":
+        ctx = _start_raydp(settings, ray_init_kwargs)
     else:
         started = _start_ray(cluster_mode, cores, memory, object_store_memory, address,
                              ray_init_kwargs)
@@ -219,7 +233,12 @@ def _check_spark_settings(cluster_mode: str, master: str | None, num_nodes: int 
 
     given = {"master": master, "num_nodes": num_nodes, "executor_memory": executor_memory,
              "spark_conf": spark_conf, "app_name": app_name, "archive": archive}
-    if cluster_mode not in SPARK_MODES:
+    if cluster_mode == "raydp":
+        stray = sorted(k for k in ("master", "archive") if given[k] is not None)
+        if stray:
+            raise InvalidInputError(f"{stray} do not apply to cluster_mode='raydp' (Spark runs "
+                                    f"inside Ray: its executors are Ray actors).")
+    elif cluster_mode not in SPARK_MODES:
         stray = sorted(k for k, v in given.items() if v is not None)
         if stray:
             raise InvalidInputError(f"{stray} belong to the Spark cluster modes "
@@ -235,6 +254,8 @@ def _check_spark_settings(cluster_mode: str, master: str | None, num_nodes: int 
                                f"{type(spark_conf).__name__}.")
     if app_name is not None and not isinstance(app_name, str):
         raise InvalidTypeError(f"`app_name` must be a str, but got {app_name!r}.")
+    if cluster_mode == "raydp":
+        return
     submitted = cluster_mode == "spark-submit" or (
         cluster_mode in YARN_MODES and _yarn.launched_by_spark_submit())
     if cluster_mode in YARN_MODES:
@@ -369,8 +390,37 @@ def _start_spark_ray(cluster_mode: str, settings: dict[str, Any],
     return _ContextHandle(cluster_mode=cluster_mode, settings=settings, started_ray=True,
                           ray_address=info.address, ray_worker_nodes=len(workers),
                           spark_master=spark.sparkContext.master, owns_spark=owns_spark,
-                          archive=archive,
+                          archive=archive, spark=spark,
                           timings=timings, _spark_ray=info)
+
+
+def _start_raydp(settings: dict[str, Any], ray_init_kwargs: dict[str, Any]) -> _ContextHandle:
+    """Start (or join) Ray, then Spark on it with RayDP."""
+    from zoo_tune.cluster import _raydp
+
+    address = settings["address"]
+    timings: dict[str, float] = {}
+    phase = time.monotonic()
+    started = _start_ray("ray" if address else "local", None, settings["memory"],
+                         settings["object_store_memory"], address, ray_init_kwargs)
+    timings["ray_s"] = time.monotonic() - phase
+    phase = time.monotonic()
+    try:
+        spark = _raydp.start(app_name=settings["app_name"] or "zoo_tune",
+                             num_executors=settings["num_nodes"] or 1,
+                             executor_cores=settings["cores"] or 1,
+                             executor_memory=settings["executor_memory"] or "1g",
+                             extra=settings["spark_conf"])
+    except BaseException:
+        if started:
+            import ray
+
+            ray.shutdown()
+        raise
+    timings["raydp_init_spark_s"] = time.monotonic() - phase
+    return _ContextHandle(cluster_mode="raydp", settings=settings, started_ray=started,
+                          ray_address=address, spark_master=spark.sparkContext.master,
+                          owns_spark=True, spark=spark, timings=timings)
 
 
 def _memory_mb(jvm_memory: str) -> int:
@@ -396,7 +446,8 @@ def _start_ray(cluster_mode: str, cores: int | None, memory: int | None,
     if cluster_mode == "ray":
         ray.init(address=address, **kwargs)
         return True
-    kwargs.update(num_cpus=cores, memory=memory, object_store_memory=object_store_memory)
+    # ray.init takes the schedulable heap memory as `_memory` (there is no `memory` argument).
+    kwargs.update(num_cpus=cores, _memory=memory, object_store_memory=object_store_memory)
     ray.init(**{k: v for k, v in kwargs.items() if v is not None})
     return True
 
@@ -415,7 +466,8 @@ def stop_context() -> None:
 
     Spark modes: shuts the Ray cluster on Spark down (head and executor-side worker nodes,
     waiting until their processes exit), disconnects this process, and stops the SparkSession
-    and its driver JVM when zoo_tune created them.
+    and its driver JVM when zoo_tune created them. ``raydp``: ``raydp.stop_spark()`` (the
+    executor actors and RayDP's app master), the driver JVM, then Ray if zoo_tune started it.
 
     Example:
         >>> stop_context()  # doctest: +SKIP
@@ -426,7 +478,16 @@ def stop_context() -> None:
     import ray
 
     ctx, _CONTEXT = _CONTEXT, None
-    if ctx._spark_ray is not None:
+    if ctx.cluster_mode == "raydp":
+        from zoo_tune.cluster import _raydp
+
+        try:
+            _raydp.stop(ctx.spark)
+        finally:
+            if ctx.started_ray and ray.is_initialized():
+                ray.shutdown()
+        logger.info("Stopped Spark on Ray (RayDP).")
+    elif ctx._spark_ray is not None:
         from zoo_tune.cluster import _spark
 
         _spark.stop(ctx._spark_ray)
