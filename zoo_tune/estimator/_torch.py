@@ -157,7 +157,12 @@ class TorchBackend:
         if metric.source == "framework":
             raise InvalidInputError(f"Unknown metric {metric.name!r} for a torch model: use a "
                                     f"built-in metric name or a callable f(y_true, y_pred).")
-        self.build(config)
+        model = self._model(config)
+        self._loss(config)
+        # A creator is checked by calling it. A class name was checked by from_torch, and the
+        # first torch optimizer a process builds imports torch._dynamo (~2 s of every fit).
+        if not isinstance(self.optimizer, str):
+            self._optimizer(model, config)
 
     def set_threads(self, cpus: int) -> None:
         import torch
