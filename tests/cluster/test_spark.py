@@ -136,7 +136,8 @@ def test_local_cluster_smoke(tmp_path):
     head = [n["NodeID"] for n in nodes if "node:__internal_head__" in n["Resources"]]
     temp_root = ctx._spark_ray.temp_root
     stop_context()
-    print(json.dumps({"startup_s": ctx.startup_s, "nodes": len(nodes), "cpus": cpus,
+    print(json.dumps({"startup_s": ctx.startup_s, "timings": ctx.timings,
+                      "nodes": len(nodes), "cpus": cpus,
                       "on_head": ran_on in head, "master": ctx.spark_master,
                       "left": ours_left(temp_root, None)}))
     """
@@ -144,6 +145,8 @@ def test_local_cluster_smoke(tmp_path):
     assert out["master"] == "local-cluster[1,1,1024]"
     assert out["nodes"] == 2 and out["cpus"] == 1.0 and out["on_head"] is False
     assert out["left"] == []
+    # Ray on Spark's fixed 20 s sleep after the head starts is replaced by polling its port.
+    assert 0 <= out["timings"]["ray_head_s"] < 20, out["timings"]
 
 
 def test_unreachable_master_fails_fast(tmp_path):

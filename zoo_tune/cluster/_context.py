@@ -59,7 +59,10 @@ class ClusterContext:
         spark: The SparkSession (Spark modes and ``raydp``), e.g. to build DataFrames.
         owns_spark: Whether zoo_tune created the SparkSession (and so stops it).
         timings: Seconds per start-up phase (Spark modes: ``spark_session_s``,
-            ``executors_s``, ``setup_ray_cluster_s``, ``connect_s``).
+            ``executors_s``, ``setup_ray_cluster_s`` (of which ``ray_head_s``: until the Ray
+            head answered, polled instead of Ray's fixed 20 s sleep), ``connect_s``;
+            ``yarn-client`` packing the venv: ``pack_s``; ``raydp``: ``ray_s``,
+            ``raydp_init_spark_s``).
     """
 
     cluster_mode: str

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
@@ -25,7 +26,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,14 @@ _MIN_OBJECT_STORE = 75 * 1024**2
 # time as 10 s does not. Read by Ray from the environment, in the driver and the executors.
 _WORKER_STARTUP_INTERVAL_ENV = "RAY_ON_SPARK_RAY_WORKER_NODE_STARTUP_INTERVAL"
 _WORKER_STARTUP_INTERVAL_S = "5"
+
+# Ray on Spark sleeps a fixed 20 s after starting the head (cluster_init._RAY_HEAD_STARTUP_TIMEOUT,
+# no setting or environment variable for it), then checks once that the head's port is open;
+# and it looks at the worker count every 3 s. With this on (the default), zoo_tune makes the
+# sleep 0 and the check poll the port every 0.2 s for the same 20 s, and looks every 0.5 s.
+# These are private names of ray.util.spark.cluster_init: when they are not there, Ray's own
+# waits stay. ZOO_TUNE_RAY_ON_SPARK_POLL=0 keeps Ray's waits.
+_POLL_ENV = "ZOO_TUNE_RAY_ON_SPARK_POLL"
 
 _LOCAL_CLUSTER = re.compile(r"^local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\]$")
 _SPARK_URL = re.compile(r"^spark://(.+)$")
@@ -354,12 +363,58 @@ def start(spark: Any, owns_spark: bool, *, num_nodes: int | None, cores: int,
     logger.info("Starting Ray on Spark (%s): %s", spark.sparkContext.master, kwargs)
     phase = time.monotonic()
     try:
-        address, _remote = ray_spark.setup_ray_cluster(**kwargs)
+        with _poll_instead_of_fixed_waits() as polled:
+            address, _remote = ray_spark.setup_ray_cluster(**kwargs)
     except BaseException:
         shutil.rmtree(temp_root, ignore_errors=True)
         raise
     timings["setup_ray_cluster_s"] = time.monotonic() - phase
+    timings.update(polled)
+    logger.info("setup_ray_cluster took %.1f s (%s)", timings["setup_ray_cluster_s"],
+                "head polled" if polled else "Ray's fixed 20 s head wait")
     return SparkRay(spark, owns_spark, address, temp_root, num_nodes, node_sizes, timings)
+
+
+@contextlib.contextmanager
+def _poll_instead_of_fixed_waits() -> Iterator[dict[str, float]]:
+    """Within: Ray on Spark polls for its head instead of sleeping 20 s (see ``_POLL_ENV``).
+
+    Yields a dict that gets ``ray_head_s`` (seconds until the head's port answered) when the
+    polling is on, and stays empty when Ray's own fixed waits run.
+    """
+    from ray.util.spark import cluster_init
+
+    names = ("_RAY_HEAD_STARTUP_TIMEOUT", "is_port_in_use",
+             "_RAY_CLUSTER_STARTUP_PROGRESS_CHECKING_INTERVAL")
+    saved = {name: getattr(cluster_init, name, None) for name in names}
+    usable = (isinstance(saved["_RAY_HEAD_STARTUP_TIMEOUT"], (int, float))
+              and callable(saved["is_port_in_use"])
+              and isinstance(saved["_RAY_CLUSTER_STARTUP_PROGRESS_CHECKING_INTERVAL"],
+                             (int, float)))
+    found: dict[str, float] = {}
+    if os.environ.get(_POLL_ENV, "1") == "0" or not usable:
+        yield found
+        return
+    bound, port_open = float(saved["_RAY_HEAD_STARTUP_TIMEOUT"]), saved["is_port_in_use"]
+
+    def head_port_open(host: str, port: int) -> bool:
+        start = time.monotonic()
+        while not port_open(host, port):
+            if time.monotonic() - start >= bound:
+                return False
+            time.sleep(0.2)
+        found["ray_head_s"] = time.monotonic() - start
+        logger.info("Ray head answered on %s:%d after %.1f s", host, port, found["ray_head_s"])
+        return True
+
+    cluster_init._RAY_HEAD_STARTUP_TIMEOUT = 0
+    cluster_init.is_port_in_use = head_port_open
+    cluster_init._RAY_CLUSTER_STARTUP_PROGRESS_CHECKING_INTERVAL = 0.5
+    try:
+        yield found
+    finally:
+        for name, value in saved.items():
+            setattr(cluster_init, name, value)
 
 
 def _executors_needed(spark: Any, num_nodes: int, cores: int) -> int:
