@@ -12,11 +12,17 @@ every process under it (Ray's services including the raylet that holds the objec
 and the trial workers) every 0.2 s. The same run with a tiny dataset (``--baseline-mb``)
 gives the processes' baseline. Goal: ``peak < 1.5 x dataset + baseline peak``.
 
+``--input arrays`` (default) passes the caller's numpy ``(x, y)``, which the caller keeps
+alive during ``fit``: that copy and the object store's make 2 x by themselves. ``--input
+ref`` makes the dataset in a Ray task and passes its ``ObjectRef``: zoo_tune uses that object
+as it is, so the data exists once.
+
 Each run (baseline, dataset) is its own process with its own Ray (``--isolation process``,
 the default) or both run one after the other on one Ray in this process (``shared``, the
 ``--smoke`` default).
 
     .venv/bin/python bench/data_sharing.py --mb 500
+    .venv/bin/python bench/data_sharing.py --mb 500 --input ref
     .venv/bin/python bench/data_sharing.py --smoke        # 20 MiB, 2 trials
 """
 
@@ -76,9 +82,19 @@ def measure(mb: float, args: argparse.Namespace) -> dict[str, Any]:
     """One fit over an ``mb`` MiB dataset on the running Ray; memory sampled throughout."""
     from zoo_tune import AutoEstimator, hp
 
-    x, y = make_data(mb, args.features)
     xv, yv = make_data(1, args.features)
-    dataset_mb = (x.nbytes + y.nbytes) / 2**20
+    if args.input == "ref":
+        import ray
+
+        # The caller's data is made in a Ray task: it exists once, in the object store.
+        train: Any = ray.remote(num_cpus=0)(make_data).remote(mb, args.features)
+        ray.wait([train])
+        rows = max(64, int(mb * 2**20 / (args.features * 4)))
+        dataset_mb = rows * (args.features * 4 + 8) / 2**20
+    else:
+        x, y = make_data(mb, args.features)
+        train = (x, y)
+        dataset_mb = (x.nbytes + y.nbytes) / 2**20
     storage = tempfile.mkdtemp(prefix="bench_data_sharing_")
     try:
         with MemorySampler(args.interval) as sampler:
@@ -90,7 +106,7 @@ def measure(mb: float, args: argparse.Namespace) -> dict[str, Any]:
                                            resources_per_trial={"cpu": 1})
             lrs = [float(v) for v in np.geomspace(1e-3, 1e-1, args.trials)]
             with Timer() as t:
-                est.fit((x, y), validation_data=(xv, yv), epochs=args.epochs,
+                est.fit(train, validation_data=(xv, yv), epochs=args.epochs,
                         metric="accuracy", verbose=0,
                         search_space={"lr": hp.grid_search(lrs), "batch_size": args.batch_size,
                                       "features": args.features})
@@ -122,7 +138,8 @@ def run_in_this_process(mb: float, args: argparse.Namespace) -> dict[str, Any]:
 def _worker_args(args: argparse.Namespace, mb: float) -> list[str]:
     return ["--mb", str(mb), "--trials", str(args.trials), "--cores", str(args.cores),
             "--epochs", str(args.epochs), "--features", str(args.features),
-            "--batch-size", str(args.batch_size), "--interval", str(args.interval)]
+            "--batch-size", str(args.batch_size), "--interval", str(args.interval),
+            "--input", args.input]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -137,6 +154,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--interval", type=float, default=0.2, help="sampling period, s")
     parser.add_argument("--isolation", choices=("process", "shared"), default=None)
+    parser.add_argument("--input", choices=("arrays", "ref"), default="arrays",
+                        help="arrays: fit((x, y)) with the caller's numpy arrays; ref: "
+                             "fit(ray.put-style ObjectRef) made in a Ray task, no driver copy")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per worker")
     parser.add_argument("--smoke", action="store_true",
                         help="20 MiB, 2 trials, 1 epoch, one shared Ray")
@@ -188,8 +208,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "added_x_dataset": added / dataset_mb,
         "goal_x": GOAL_X,
         "goal_met": data["peak_total_mb"] < GOAL_X * dataset_mb + base["peak_total_mb"],
-        # the caller's own (x, y) stays alive in the driver for the whole fit: 1x by itself
-        "added_beyond_callers_copy_x": (added - dataset_mb) / dataset_mb,
+        "input": args.input,
+        # --input arrays: the caller's own (x, y) stays alive in the driver for the whole
+        # fit, 1x by itself; --input ref: the caller's data is the object-store copy
+        "added_beyond_callers_copy_x": (added - (dataset_mb if args.input == "arrays" else 0))
+                                       / dataset_mb,
         "workers_added_mb": (data["peak_parts_mb"]["worker"]
                              - base["peak_parts_mb"]["worker"]),
         # private (unshared) memory the trial workers gained: a copy per trial would be

@@ -194,6 +194,35 @@ def test_numpy_data_is_put_once(tmp_path, blobs, monkeypatch):
     assert puts.count(tuple) == 2
 
 
+def test_callers_object_ref_is_used_as_it_is(tmp_path, blobs, monkeypatch):
+    """Data already in the object store (float32/int64) is never copied or put again."""
+    import ray
+
+    (x, y), (xv, yv) = blobs
+    train_ref, val_ref = ray.put((x, y)), ray.put((xv, yv.astype(np.int32)))
+    puts = []
+    real_put = ray.put
+    monkeypatch.setattr(ray, "put", lambda value, *a, **k: puts.append(value) or real_put(
+        value, *a, **k))
+    est = AutoEstimator.from_torch(model_creator=linear, optimizer="Adam",
+                                   loss="CrossEntropyLoss", logs_dir=str(tmp_path), name="ref")
+    est.fit(train_ref, validation_data=val_ref, epochs=2, metric="accuracy", n_sampling=1,
+            search_space={"lr": hp.grid_search([0.05, 0.1])}, verbose=0)
+    # The training ref is reused; the int32 validation labels had to be cast: one new put.
+    data_puts = [p for p in puts if isinstance(p, tuple)]  # not Tune's put of the trial plan
+    assert len(data_puts) == 1 and data_puts[0][1][0].dtype == np.int64
+    assert est.get_trial_table()["best_accuracy"].max() > 0.9
+    from zoo_tune.data import check_input, prepare_input
+
+    trial_input = prepare_input(check_input(train_ref, "data", "torch"))
+    assert trial_input.ref is train_ref and trial_input.callers_ref
+    xs, ys = trial_input.arrays()
+    np.testing.assert_array_equal(xs[0], x)
+    np.testing.assert_array_equal(ys[0], y)
+    with pytest.raises(TypeError, match="must hold an \\(x, y\\) tuple"):
+        check_input(ray.put(x), "data", "torch")
+
+
 def test_object_store_arrays_are_read_zero_copy(blobs):
     import ray
 

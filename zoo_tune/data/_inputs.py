@@ -18,22 +18,29 @@ class ArrayInput:
     """Numpy ``(x, y)`` data held once in the Ray object store.
 
     Attributes:
-        ref: ``ObjectRef`` of ``(xs, ys)``, two lists of arrays.
+        ref: ``ObjectRef`` of ``(xs, ys)``, two lists of arrays, or (``callers_ref``) the
+            caller's own ``ObjectRef`` of ``(x, y)``.
         multi_x: ``x`` was a list of arrays (several model inputs).
         multi_y: ``y`` was a list of arrays (several model outputs).
         rows: Number of rows.
+        callers_ref: ``ref`` is the caller's object, used as it is.
     """
 
     ref: Any
     multi_x: bool
     multi_y: bool
     rows: int
+    callers_ref: bool = False
 
     def arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Fetch ``(xs, ys)``: read-only views on the object store, no copy."""
         import ray
 
-        return ray.get(self.ref)
+        value = ray.get(self.ref)
+        if not self.callers_ref:
+            return value
+        x, y = value
+        return (list(x) if self.multi_x else [x]), (list(y) if self.multi_y else [y])
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,26 @@ def _split_xy(data: Sequence[Any], name: str) -> tuple[list[np.ndarray], list[np
     return xs, ys, multi_x, multi_y
 
 
+def _is_object_ref(data: Any) -> bool:
+    cls = type(data)
+    return cls.__name__ == "ObjectRef" and cls.__module__.startswith("ray")
+
+
+def _check_object_ref(ref: Any, name: str) -> LocalArrays:
+    """An ``ObjectRef`` of ``(x, y)``: checked on zero-copy views, reused when already cast."""
+    import ray
+
+    value = ray.get(ref)
+    if not isinstance(value, (tuple, list)):
+        raise InvalidTypeError(f"`{name}` is an ObjectRef, which must hold an (x, y) tuple of "
+                               f"numpy arrays, but it holds {type(value).__name__}.")
+    xs, ys, multi_x, multi_y = _split_xy(value, name)
+    given = list(value[0]) if multi_x else [value[0]]
+    given += list(value[1]) if multi_y else [value[1]]
+    same = all(a is b for a, b in zip(xs + ys, given))
+    return LocalArrays(xs, ys, multi_x, multi_y, ref if same else None)
+
+
 def _is_torch_loader(data: Any) -> bool:
     try:
         from torch.utils.data import DataLoader
@@ -107,12 +134,17 @@ def _is_torch_loader(data: Any) -> bool:
 
 @dataclass(frozen=True)
 class LocalArrays:
-    """Validated, cast numpy data still on the driver (before any cluster work)."""
+    """Validated, cast numpy data still on the driver (before any cluster work).
+
+    ``ref`` is the caller's ``ObjectRef`` when ``xs`` and ``ys`` are exactly its arrays
+    (already float32/int64 and contiguous): then nothing is put again.
+    """
 
     xs: list[np.ndarray]
     ys: list[np.ndarray]
     multi_x: bool
     multi_y: bool
+    ref: Any = None
 
 
 def check_input(data: Any, name: str, framework: str, feature_cols: Any = None,
@@ -120,8 +152,9 @@ def check_input(data: Any, name: str, framework: str, feature_cols: Any = None,
     """Validate ``data`` without touching the cluster; cast numpy data once.
 
     Args:
-        data: ``(x, y)``, a creator, a torch ``DataLoader``, a pandas or Spark DataFrame, or
-            ``None``.
+        data: ``(x, y)``, a Ray ``ObjectRef`` of ``(x, y)`` (used as it is when its arrays
+            are float32/int64 already: the data is then never copied), a creator, a torch
+            ``DataLoader``, a pandas or Spark DataFrame, or ``None``.
         name: The ``fit`` parameter's name, for error messages.
         framework: ``"torch"`` or ``"keras"``.
         feature_cols: DataFrame feature columns (see :mod:`zoo_tune.data._frames`).
@@ -138,6 +171,8 @@ def check_input(data: Any, name: str, framework: str, feature_cols: Any = None,
     """
     if data is None:
         return None
+    if _is_object_ref(data):
+        return _check_object_ref(data, name)
     if is_frame(data):
         return check_frame(data, name, feature_cols, label_cols)
     if isinstance(data, (tuple, list)):
@@ -185,6 +220,9 @@ def prepare_input(staged: LocalArrays | CreatorInput | TableInput | None
     if isinstance(staged, LocalArrays):
         import ray
 
+        if staged.ref is not None:
+            return ArrayInput(staged.ref, staged.multi_x, staged.multi_y, len(staged.xs[0]),
+                              callers_ref=True)
         ref = ray.put((staged.xs, staged.ys))
         return ArrayInput(ref, staged.multi_x, staged.multi_y, len(staged.xs[0]))
     return staged
