@@ -307,3 +307,30 @@ def test_standalone_executors_run_only_the_archive(spark_master, env_archive, tm
                    if f.startswith((venv + "/", project + "/zoo_tune/"))]
         assert foreign == [], foreign[:10]
     assert out["left"] == []
+
+
+def test_pack_env_cache_and_python_prefix(tmp_path, monkeypatch):
+    """A small real venv: cached by what is installed, and its python re-linked for the nodes."""
+    from zoo_tune.cluster import _pack
+
+    venv = tmp_path / "tiny"
+    subprocess.run([sys.base_prefix + "/bin/python3", "-m", "venv", "--without-pip", str(venv)],
+                   check=True, timeout=120)
+    monkeypatch.setattr(_pack, "CACHE_DIR", tmp_path / "cache")
+    first = pack_env(prefix=venv)
+    assert Path(first).parent == tmp_path / "cache" and first.endswith(".tar.gz")
+    mtime = os.path.getmtime(first)
+    assert pack_env(prefix=venv) == first and os.path.getmtime(first) == mtime  # reused
+    site = next(venv.glob("lib/python*/site-packages"))
+    (site / "tinypkg").mkdir()
+    (site / "tinypkg" / "__init__.py").write_text("VALUE = 42\n")
+    (site / "tinypkg-1.0.dist-info").mkdir()
+    (site / "tinypkg-1.0.dist-info" / "METADATA").write_text("Name: tinypkg\nVersion: 1.0\n")
+    second = pack_env(prefix=venv)
+    assert second != first  # a new distribution: a new archive
+    relinked = pack_env(tmp_path / "prefixed.tgz", prefix=venv, python_prefix="/opt/python")
+    with tarfile.open(relinked) as tar:
+        links = {m.name: m.linkname for m in tar.getmembers() if m.issym()}
+        names = set(tar.getnames())
+    assert any(target.startswith("/opt/python/bin/") for target in links.values()), links
+    assert f"{site.relative_to(venv)}/tinypkg/__init__.py" in names
