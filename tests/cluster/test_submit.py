@@ -166,3 +166,28 @@ def test_example_through_zoo_tune_submit_on_standalone(spark_master, tmp_path):
         time.sleep(1)
     assert left == []
     assert wall_s < 400, wall_s
+
+
+@pytest.mark.slow
+def test_yarn_mode_under_spark_submit_on_a_standalone_master_is_refused(spark_master, tmp_path,
+                                                                        hadoop_conf):
+    """A driver spark-submit started, but not on YARN: the YARN mode says so and stops."""
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import json\n"
+        "from zoo_tune import init_context\n"
+        "from zoo_tune.errors import InvalidInputError\n"
+        "try:\n"
+        "    init_context(cluster_mode='yarn-client')\n"
+        "    print(json.dumps({'error': None}))\n"
+        "except InvalidInputError as err:\n"
+        "    print(json.dumps({'error': str(err)}))\n")
+    out = submit("--python", PY, "--master", spark_master, str(script), env=hadoop_conf,
+                 timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    error = json.loads(out.stdout.strip().splitlines()[-1])["error"]
+    assert error == (
+        f"cluster_mode='yarn-client' needs a driver on YARN in client deploy mode, but this one "
+        f"runs on master={spark_master!r} with deployMode='client'. Launch with "
+        f"scripts/zoo-tune-submit --master yarn --deploy-mode client, or use "
+        f"cluster_mode='spark-submit' to take whatever spark-submit configured.")
