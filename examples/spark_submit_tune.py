@@ -9,13 +9,15 @@ no trial CPUs here), and the trials run on those nodes. On one machine::
         examples/spark_submit_tune.py
     scripts/spark-standalone.sh stop
 
-or with plain spark-submit (the venv's; what zoo-tune-submit adds is in
-conf/spark-defaults.standalone.conf)::
+or with plain spark-submit, the venv's bin first on PATH (spark-submit finds pyspark through
+``python3``; measured here: 4 trials, accuracy ~0.95, ~70 s of which ~45 s start-up)::
 
-    RAY_AUTH_MODE=disabled PATH=.venv/bin:$PATH .venv/bin/spark-submit \\
-        --master spark://127.0.0.1:7077 --conf spark.cores.max=2 \\
-        --conf spark.executorEnv.PATH=$PWD/.venv/bin:$PATH \\
-        --conf spark.executorEnv.RAY_AUTH_MODE=disabled examples/spark_submit_tune.py
+    PATH=$PWD/.venv/bin:$PATH spark-submit --master spark://127.0.0.1:7077 \\
+        examples/spark_submit_tune.py
+
+That works on the cluster scripts/spark-standalone.sh starts, whose workers already give
+executors the venv's bin on PATH and RAY_AUTH_MODE=disabled; elsewhere add what
+conf/spark-defaults.standalone.conf lists (zoo-tune-submit does).
 
 It prints the best config, its validation accuracy and, last, one JSON line with the trials.
 """
