@@ -92,12 +92,42 @@ df = df.repartition(3)
 t = time.monotonic()
 rows = ray.data.from_spark(df).take_all()
 from_spark_s = time.monotonic() - t
+
+# A RayDP DataFrame feeds a tuning run: its rows go to Ray's object store, not the driver.
+import numpy as np
+from torch import nn
+
+from zoo_tune import AutoEstimator, hp
+from zoo_tune.data import _spark_frames
+
+
+def refuse(*_args, **_kwargs):
+    raise AssertionError("raydp mode collected the frame on the driver")
+
+
+_spark_frames.collect_batches = refuse
+rng = np.random.default_rng(0)
+labels = rng.integers(0, 3, size=240)
+points = np.eye(3)[labels] * 2 + rng.normal(scale=0.5, size=(240, 3))
+train = ctx.spark.createDataFrame([(points[i].tolist(), int(labels[i])) for i in range(240)],
+                                  "features array<double>, label long").repartition(3)
+est = AutoEstimator.from_torch(
+    model_creator=lambda config: nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 3)),
+    optimizer="Adam", loss="CrossEntropyLoss", logs_dir=sys.argv[2], name="raydp")
+t = time.monotonic()
+est.fit(train, feature_cols=["features"], label_cols=["label"], epochs=3, metric="accuracy",
+        search_space={"lr": hp.grid_search([0.05, 0.1])}, verbose=0)
+fit_s = time.monotonic() - t
+with open(os.path.join(sys.argv[2], "raydp", "zoo_tune_experiment.json")) as f:
+    fit_data = json.load(f)["data"]
+best_accuracy = float(est.get_trial_table()["best_accuracy"].max())
 t = time.monotonic()
 stop_context()
 stop_s = time.monotonic() - t
 print(json.dumps({
     "startup_s": startup_s, "timings": ctx.timings, "from_spark_s": from_spark_s,
     "stop_s": stop_s, "rows": sorted([r["id"], r["x"], r["name"]] for r in rows),
+    "fit_s": fit_s, "fit_data": fit_data, "best_accuracy": best_accuracy,
     "executor_opts": conf.get("spark.executor.extraJavaOptions"),
     "master_opts": conf.get("spark.ray.raydp_app_master.extraJavaOptions"),
     "spark_master": ctx.spark_master, "java_running": [c for c in running if "java" in c],
@@ -109,11 +139,15 @@ print(json.dumps({
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("java") is None and not os.environ.get("JAVA_HOME"),
                     reason="RayDP needs Java")
-def test_raydp_dataframe_to_ray_dataset_and_clean_stop(tmp_path):
+def test_raydp_dataframe_to_ray_dataset_feeds_a_tuning_run_and_clean_stop(tmp_path):
     pytest.importorskip("raydp")
     start = time.monotonic()
-    out = run_script(RAYDP_RUN, tmp_path, uuid.uuid4().hex, timeout=300)
+    out = run_script(RAYDP_RUN, tmp_path, uuid.uuid4().hex, str(tmp_path / "logs"), timeout=300)
     assert out["rows"] == [[i, i * 0.5, f"r{i}"] for i in range(100)]
+    # The tuning run read the frame from Ray's object store (the seeded 20% split of it).
+    data, val = out["fit_data"]["data"], out["fit_data"]["validation_data"]
+    assert data["kind"] == val["kind"] == "ray_blocks" and data["rows"] + val["rows"] == 240
+    assert out["best_accuracy"] > 0.9
     assert "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED" in out["executor_opts"]
     assert "--add-opens=java.base/java.lang.ref=ALL-UNNAMED" in out["master_opts"]
     assert out["spark_master"].startswith("ray://")
