@@ -52,10 +52,9 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def measure(method: str, conf: str, rows: int, cols: int) -> dict[str, Any]:
-    """Build the frame, then time one conversion in this process."""
+def session() -> Any:
+    """A local Spark session (``local[2]``, 4 GB driver)."""
     from pyspark.sql import SparkSession
-    from pyspark.sql import functions as F
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = (SparkSession.builder.master("local[2]").appName("frame_conversion")
@@ -64,10 +63,17 @@ def measure(method: str, conf: str, rows: int, cols: int) -> dict[str, Any]:
              .config("spark.driver.maxResultSize", "4g")
              .config("spark.driver.bindAddress", "127.0.0.1")
              .config("spark.driver.host", "127.0.0.1")
-             .config("spark.sql.execution.arrow.pyspark.enabled",
-                     "true" if conf == "arrow" else "false")
              .getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def measure(spark: Any, method: str, conf: str, rows: int, cols: int) -> dict[str, Any]:
+    """Build the frame, then time one conversion on ``spark``."""
+    from pyspark.sql import functions as F
+
+    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled",
+                   "true" if conf == "arrow" else "false")
     features = [f"f{i}" for i in range(cols)]
     df = spark.range(rows, numPartitions=4).select(
         *(F.rand(seed=i).cast("float").alias(name) for i, name in enumerate(features)),
@@ -92,7 +98,7 @@ def measure(method: str, conf: str, rows: int, cols: int) -> dict[str, Any]:
             converted = len(train.xs[0]) + len(val.xs[0])
             assert train.xs[0].shape[1] == cols and train.xs[0].dtype.name == "float32"
     peak = peak_rss_mb()
-    spark.stop()
+    df.unpersist()
     assert converted == rows, (converted, rows)
     arrow_mb = rows * (cols * 4 + 8) / 2**20
     return {"method": method, "conf": conf, "rows": rows, "cols": cols, "wall_s": t.s,
@@ -111,10 +117,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per worker")
     parser.add_argument("--smoke", action="store_true", help="a tiny run (20 000 rows)")
     parser.add_argument("--markdown", help="write the Markdown table here, not to stderr")
+    parser.add_argument("--isolation", choices=("process", "shared"), default=None,
+                        help="process (default): each case in its own Python, so peak RSS is "
+                             "its own; shared (--smoke default): all cases on one session")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rows is None:
         args.rows = 20_000 if args.smoke else 1_000_000
+    if args.isolation is None:
+        args.isolation = "shared" if args.smoke else "process"
     return args
 
 
@@ -141,17 +152,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     claim_stdout()
     if args.worker:
         (method,), (conf,) = args.methods, args.confs
-        emit(measure(method, conf, args.rows, args.cols), None, None)
+        spark = session()
+        emit(measure(spark, method, conf, args.rows, args.cols), None, None)
+        spark.stop()
         return 0
     runs = []
+    spark = session() if args.isolation == "shared" else None
     for _ in range(args.repeat):
         for conf in args.confs:
             for method in args.methods:
+                if spark is not None:
+                    runs.append(measure(spark, method, conf, args.rows, args.cols))
+                    continue
                 runs.append(run_worker(__file__, ["--methods", method, "--confs", conf,
                                                   "--rows", str(args.rows),
                                                   "--cols", str(args.cols)], args.timeout))
+    if spark is not None:
+        spark.stop()
     rows = merge_repeats(runs, ["method", "conf"])
-    result = {"machine": machine(), "rows": args.rows, "cols": args.cols,
+    result = {"benchmark": "frame_conversion", "machine": machine(), "rows": args.rows,
+              "cols": args.cols, "isolation": args.isolation,
               "arrow_mb": rows[0]["arrow_mb"], "results": rows, "goals": goals(rows)}
     table = markdown_table(
         ["contender", "arrow.pyspark.enabled", "wall s", "rows/s", "driver peak over base MiB",
