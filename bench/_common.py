@@ -344,3 +344,21 @@ class SparkStandalone:
         if out.returncode != 0 or left:
             raise RuntimeError(f"spark-standalone.sh stop left {left}:\n{out.stderr[-2000:]}")
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def git_state() -> dict[str, Any]:
+    """The commit the numbers come from, and whether ``zoo_tune/`` had uncommitted changes
+    (then the numbers are those of the working tree, not of the commit)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True,
+                                 timeout=10, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "zoo_tune")
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "zoo_tune_uncommitted": None if dirty is None else bool(dirty)}

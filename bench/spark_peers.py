@@ -60,6 +60,7 @@ from _common import (
     Timer,
     claim_stdout,
     emit,
+    git_state,
     machine,
     markdown_table,
     merge_repeats,
@@ -329,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "rows": args.rows, "features": args.features,
                      "parallelism": args.parallelism, "repeat": args.repeat,
                      "smoke": args.smoke, "master": args.master,
-                     "cluster_start_s": cluster.start_s, "time": time.time()},
+                     "cluster_start_s": cluster.start_s, "time": time.time(), "git": git_state()},
         "runs": runs,
         "results": rows,
     }

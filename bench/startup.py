@@ -45,6 +45,7 @@ from _common import (
     Timer,
     claim_stdout,
     emit,
+    git_state,
     machine,
     markdown_table,
     merge_repeats,
@@ -127,6 +128,7 @@ def measure(mode: str, master: str | None, nodes: int, cores: int) -> dict[str, 
                            "ray_worker_nodes": ctx.ray_worker_nodes,
                            "ray_cpus": ray.cluster_resources().get("CPU", 0.0)}
     row.update({phase: ctx.timings.get(phase) for phase in PHASES})
+    row.update(ctx.timings)  # and any finer phase zoo_tune reports (ray_head_s: head up)
     row["other_s"] = ctx.startup_s - sum(ctx.timings.get(p) or 0.0 for p in PHASES)
     try:
         from pyspark import SparkContext
@@ -185,11 +187,12 @@ def _run(args: argparse.Namespace, mode: str, master: str | None) -> dict[str, A
 
 def table(rows: list[dict[str, Any]]) -> str:
     headers = ["mode", "runs", "start-up s (median)", "start-up s (min)", "Spark session s",
-               "executors s", "setup_ray_cluster s", "of which Ray's sleeps s", "connect s",
-               "first task s", "stop_context s", "processes left"]
+               "executors s", "setup_ray_cluster s", "of which Ray head up s",
+               "of which sleeps in ray.util.spark s", "connect s", "first task s",
+               "stop_context s", "processes left"]
     body = [[r["mode"], r["repeats"], r["startup_s"], r["startup_s_min"],
              r["spark_session_s"], r["executors_s"], r["setup_ray_cluster_s"],
-             r["ray_sleep_s"], r["connect_s"], r["first_task_s"], r["stop_s"],
+             r.get("ray_head_s"), r["ray_sleep_s"], r["connect_s"], r["first_task_s"], r["stop_s"],
              r["left_processes"]] for r in rows]
     return markdown_table(headers, body)
 
@@ -220,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "settings": {"modes": args.modes, "nodes": args.nodes, "cores": args.cores,
                      "memory": NODE_MEMORY, "object_store_memory": OBJECT_STORE,
                      "repeat": args.repeat, "smoke": args.smoke, "master": args.master,
-                     "cluster_start_s": cluster and cluster.start_s, "time": time.time()},
+                     "cluster_start_s": cluster and cluster.start_s, "time": time.time(),
+                     "git": git_state()},
         "runs": runs,
         "results": rows,
     }
