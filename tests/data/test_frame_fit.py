@@ -123,6 +123,12 @@ def test_keras_two_feature_columns_two_labels_from_spark(spark, tmp_path):
     assert float((cls_pred.argmax(1) == y).mean()) > 0.8
 
 
+def one_linear_layer(config):
+    from torch import nn
+
+    return nn.Sequential(nn.Linear(4, 3))
+
+
 def refuse_driver_collect(monkeypatch):
     """Instrumentation, not a fault: the driver-side collect path must not run at all."""
     from zoo_tune.data import _spark_frames
@@ -138,9 +144,8 @@ def test_frame_over_the_driver_budget_goes_through_parquet(spark, tmp_path, monk
     x, y = blob_rows(rows=400)
     df = spark.createDataFrame([(x[i].tolist(), int(y[i])) for i in range(400)],
                                "features array<float>, label long")
-    est = AutoEstimator.from_torch(model_creator=lambda c: __import__("torch").nn.Sequential(
-        __import__("torch").nn.Linear(4, 3)), optimizer="Adam", loss="CrossEntropyLoss",
-        logs_dir=str(tmp_path), name="pq")
+    est = AutoEstimator.from_torch(model_creator=one_linear_layer, optimizer="Adam",
+                                   loss="CrossEntropyLoss", logs_dir=str(tmp_path), name="pq")
     est.fit(df, feature_cols=["features"], label_cols=["label"], driver_budget_mb=0.001,
             epochs=3, metric="accuracy", search_space={"lr": hp.grid_search([0.1])}, verbose=0)
     meta = json.loads((tmp_path / "pq" / "zoo_tune_experiment.json").read_text())
@@ -165,9 +170,9 @@ def test_parquet_staging_on_hdfs_is_read_by_trials_from_hdfs(spark, hdfs_cluster
     x, y = blob_rows(rows=300)
     df = spark.createDataFrame([(x[i].tolist(), int(y[i])) for i in range(300)],
                                "features array<float>, label long")
-    est = AutoEstimator.from_torch(model_creator=lambda c: __import__("torch").nn.Sequential(
-        __import__("torch").nn.Linear(4, 3)), optimizer="Adam", loss="CrossEntropyLoss",
-        logs_dir=f"{uri}/user/zt/frames", name="pq")
+    est = AutoEstimator.from_torch(model_creator=one_linear_layer, optimizer="Adam",
+                                   loss="CrossEntropyLoss", logs_dir=f"{uri}/user/zt/frames",
+                                   name="pq")
     est.fit(df, validation_data=df.limit(60), feature_cols=["features"], label_cols=["label"],
             driver_budget_mb=0, epochs=3, metric="accuracy",
             search_space={"lr": hp.grid_search([0.1])}, verbose=0)

@@ -124,6 +124,23 @@ def parse_standalone(master: str) -> list[tuple[str, int]]:
     return hosts
 
 
+def unreachable(hosts: list[tuple[str, int]], timeout_s: float) -> list[str]:
+    """``[]`` once one of ``hosts`` accepts a TCP connection, else ``"host:port: why"`` each.
+
+    Example:
+        >>> unreachable([("127.0.0.1", 1)], 0.5)  # doctest: +SKIP
+        ['127.0.0.1:1: Connection refused']
+    """
+    errors = []
+    for host, port in hosts:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                return []
+        except OSError as err:
+            errors.append(f"{host}:{port}: {err.strerror or err}")
+    return errors
+
+
 def check_master_answers(hosts: list[tuple[str, int]],
                          timeout_s: float = MASTER_CONNECT_TIMEOUT_S) -> None:
     """Raise unless at least one Spark master accepts a TCP connection within ``timeout_s``.
@@ -134,13 +151,9 @@ def check_master_answers(hosts: list[tuple[str, int]],
     Example:
         >>> check_master_answers([("127.0.0.1", 7077)])  # doctest: +SKIP
     """
-    errors = []
-    for host, port in hosts:
-        try:
-            with socket.create_connection((host, port), timeout=timeout_s):
-                return
-        except OSError as err:
-            errors.append(f"{host}:{port}: {err.strerror or err}")
+    errors = unreachable(hosts, timeout_s)
+    if not errors:
+        return
     raise InvalidInputError(
         f"No Spark master answers at {', '.join(errors)} (tried for {timeout_s:.0f} s each). "
         f"Start one (scripts/spark-standalone.sh start) or fix `master`.")

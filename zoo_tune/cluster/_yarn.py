@@ -143,15 +143,11 @@ def check_resource_manager_answers(conf_dir: str | os.PathLike[str],
     Example:
         >>> check_resource_manager_answers("/etc/hadoop/conf")  # doctest: +SKIP
     """
-    import socket
+    from zoo_tune.cluster._spark import unreachable
 
-    errors = []
-    for host, port in resource_managers(conf_dir):
-        try:
-            with socket.create_connection((host, port), timeout=timeout_s):
-                return
-        except OSError as err:
-            errors.append(f"{host}:{port}: {err.strerror or err}")
+    errors = unreachable(resource_managers(conf_dir), timeout_s)
+    if not errors:
+        return
     raise InvalidInputError(
         f"No YARN ResourceManager answers at {', '.join(errors)} (tried for {timeout_s:.0f} s "
         f"each; from {Path(conf_dir) / 'yarn-site.xml'}). Check that YARN runs and that "

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo_tune.data._layout import Filler, FrameLayout, Widths
+from zoo_tune.data._layout import Filler, FrameLayout, LayoutShape, Widths
 
 logger = logging.getLogger(__name__)
 
@@ -68,21 +68,11 @@ def _cached(key: tuple[str, ...], read: Any) -> tuple[list[np.ndarray], list[np.
 
 
 @dataclass(frozen=True)
-class TableInput:
+class TableInput(LayoutShape):
     """Columns trials read themselves, laid out by :func:`spark_projection`'s names."""
 
     layout: FrameLayout
     widths: tuple[int | None, ...]
-
-    @property
-    def multi_x(self) -> bool:
-        """Several model inputs."""
-        return len(self.layout.features) > 1
-
-    @property
-    def multi_y(self) -> bool:
-        """Several model outputs."""
-        return len(self.layout.labels) > 1
 
 
 @dataclass(frozen=True)

@@ -96,17 +96,10 @@ class FrameLayout:
         return [name for col in self.columns for name in col.names]
 
 
-@dataclass
-class FrameInput:
-    """A DataFrame whose columns were checked against ``feature_cols`` / ``label_cols``.
+class LayoutShape:
+    """``multi_x`` / ``multi_y`` of anything holding a :class:`FrameLayout` as ``layout``."""
 
-    Nothing is read from the frame until :func:`load_frames`.
-    """
-
-    frame: Any
-    name: str
     layout: FrameLayout
-    engine: str = field(default="pandas")
 
     @property
     def multi_x(self) -> bool:
@@ -117,6 +110,19 @@ class FrameInput:
     def multi_y(self) -> bool:
         """Several label entries: several model outputs."""
         return len(self.layout.labels) > 1
+
+
+@dataclass
+class FrameInput(LayoutShape):
+    """A DataFrame whose columns were checked against ``feature_cols`` / ``label_cols``.
+
+    Nothing is read from the frame until :func:`load_frames`.
+    """
+
+    frame: Any
+    name: str
+    layout: FrameLayout
+    engine: str = field(default="pandas")
 
 
 # ---------------------------------------------------------------------------------------------
