@@ -288,7 +288,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                      r.get("startup_s"), r.get("wall_with_startup_s"), r["ideal_s"],
                      r["overhead_ms_per_trial"], r["overhead_with_startup_ms_per_trial"],
                      r["trials_per_s"], r.get("stop_s"),
-                     "" if ideal else f"{r['trials']} exact, {r['epochs_run']} epochs"])
+                     "" if ideal else f"{r['trials']} exact, {int(r['epochs_run'])} epochs"])
     return markdown_table(headers, body)
 
 
