@@ -202,9 +202,10 @@ def test_spark_peers(spark_outputs, contender):
     assert row["overhead_with_startup_ms_per_trial"] > row["overhead_ms_per_trial"] > 0
     assert row["left_processes"] == 0, row  # stop_context / spark.stop left nothing
     phases = row["startup_phases"]
-    assert sum(phases.values()) <= row["startup_s"] + 1e-6 and min(phases.values()) > 0
+    top = ["spark_session_s", "executors_s"]  # zoo_tune may add finer ones (ray_head_s)
     if contender == "zoo_tune":
-        assert set(phases) == {"spark_session_s", "executors_s", "setup_ray_cluster_s",
-                               "connect_s"}
-    else:
+        top += ["setup_ray_cluster_s", "connect_s"]
+    assert set(top) <= set(phases) and min(phases.values()) > 0
+    assert sum(phases[p] for p in top) <= row["startup_s"] + 1e-6
+    if contender != "zoo_tune":
         assert 1 <= row["executor_pids"] <= n
