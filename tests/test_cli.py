@@ -50,7 +50,19 @@ def test_results_json_and_md(experiment, capsys):
     assert code == 0 and len(records) == 3
     assert {r["trial_id"] for r in records} == set(experiment.get_trial_table()["trial_id"])
     code, out = run_main(capsys, "results", experiment.experiment_path, "--format", "md")
-    assert code == 0 and out.out.count("\n") == 5 and "| trial_id" in out.out
+    assert code == 0 and out.out.count("\n") == 5 and out.out.startswith("| trial_id ")
+
+
+def test_results_md_keeps_number_like_trial_ids_text():
+    """A trial id of digits and "_" reads as a number to tabulate; it stays left-aligned text."""
+    import pandas as pd
+
+    from zoo_tune.cli import trials_markdown
+
+    table = pd.DataFrame({"trial_id": ["59699_00000", "59699_00001"], "best": [0.5, 0.25]})
+    lines = trials_markdown(table).splitlines()
+    assert lines[0].startswith("| trial_id ") and lines[1].startswith("|:---")
+    assert lines[2].startswith("| 59699_00000 |")
 
 
 def test_list_names_everything(capsys):

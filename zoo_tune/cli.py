@@ -14,6 +14,10 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +65,26 @@ def _cmd_results(args: argparse.Namespace) -> int:
     elif args.format == "json":
         sys.stdout.write(table.to_json(orient="records", default_handler=str) + "\n")
     elif args.format == "md":
-        sys.stdout.write(shown.to_markdown(index=False) + "\n")
+        sys.stdout.write(trials_markdown(shown) + "\n")
     else:
         sys.stdout.write(shown.to_string(index=False) + "\n")
     return 0
+
+
+def trials_markdown(table: pd.DataFrame) -> str:
+    """A trial table (``trial_id`` first) as Markdown, the id column kept as left-aligned text.
+
+    Trial ids such as ``"59699_00000"`` parse as numbers (``_`` separates digits), which
+    would right-align the column.
+
+    Example:
+        >>> import pandas as pd
+        >>> print(trials_markdown(pd.DataFrame({"trial_id": ["1_0"], "best": [0.5]})))
+        | trial_id   |   best |
+        |:-----------|-------:|
+        | 1_0        |    0.5 |
+    """
+    return table.to_markdown(index=False, disable_numparse=[0])
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
