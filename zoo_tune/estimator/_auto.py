@@ -248,8 +248,9 @@ class AutoEstimator:
         Args:
             data: ``(x, y)`` numpy arrays (lists of arrays for several inputs/outputs), a
                 creator ``config -> DataLoader`` (torch) / ``tf.data.Dataset`` (keras), a
-                torch ``DataLoader``, or a pandas / Spark DataFrame with ``feature_cols`` and
-                ``label_cols``.
+                torch ``DataLoader``, a pandas / Spark DataFrame with ``feature_cols`` and
+                ``label_cols``, or a Ray ``ObjectRef`` of ``(x, y)`` (used as it is when
+                already float32/int64: the data is then never copied).
             epochs: Epochs per trial (one Ray Tune iteration each).
             validation_data: Same kinds as ``data``. Without it: ``validation_split`` of
                 ``data`` when given (DataFrames: 0.2 by default), else the metric is computed
