@@ -37,12 +37,19 @@ TIMEOUT_S = 240
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory):
     """Run every smoke benchmark at once; ``{name: (returncode, stdout, stderr, markdown)}``."""
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_DEDUP_LOGS": "0"}
+    return run_at_once(COMMANDS, tmp_path_factory.mktemp("bench"), {}, TIMEOUT_S)
+
+
+def run_at_once(commands, folder, extra_env, timeout_s):
+    """Start every ``{name: (script, *args)}`` at once in ``folder``; wait for each.
+
+    Returns ``{name: (returncode, stdout, stderr, markdown)}``.
+    """
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_DEDUP_LOGS": "0", **extra_env}
     env.pop("RAY_ADDRESS", None)
-    folder = tmp_path_factory.mktemp("bench")
     procs = {}
-    for name, (script, *args) in COMMANDS.items():
-        markdown = folder / f"{name}.md"
+    for name, (script, *args) in commands.items():
+        markdown = folder / f"{name.replace(':', '_')}.md"
         procs[name] = (subprocess.Popen(
             [sys.executable, str(BENCH / script), *args, "--markdown", str(markdown)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -50,7 +57,7 @@ def outputs(tmp_path_factory):
     results = {}
     for name, (proc, markdown) in procs.items():
         try:
-            out, err = proc.communicate(timeout=TIMEOUT_S)
+            out, err = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
@@ -145,27 +152,8 @@ def spark_outputs(tmp_path_factory):
     pytest.importorskip("hyperopt")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("Spark needs Java")
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_DEDUP_LOGS": "0",
-           "PYSPARK_PYTHON": sys.executable}
-    env.pop("RAY_ADDRESS", None)
-    folder = tmp_path_factory.mktemp("bench_spark")
-    procs = {}
-    for name, (script, *args) in SPARK_COMMANDS.items():
-        markdown = folder / f"{name.replace(':', '_')}.md"
-        procs[name] = (subprocess.Popen(
-            [sys.executable, str(BENCH / script), *args, "--markdown", str(markdown)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-            cwd=str(folder)), markdown)
-    results = {}
-    for name, (proc, markdown) in procs.items():
-        try:
-            out, err = proc.communicate(timeout=SPARK_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        text = markdown.read_text() if markdown.exists() else ""
-        results[name] = (proc.returncode, out, err, text)
-    return results
+    return run_at_once(SPARK_COMMANDS, tmp_path_factory.mktemp("bench_spark"),
+                       {"PYSPARK_PYTHON": sys.executable}, SPARK_TIMEOUT_S)
 
 
 def test_startup(spark_outputs):
