@@ -32,6 +32,7 @@ AX = ["ax-platform>=1.0,<1.3"]
 # HEBO pins numpy<1.25 and pandas<2: it cannot live beside numpy 2, so no extra installs it.
 DEV = [
     "pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "scikit-learn>=1.3", "psutil>=5.9",
+    "hypothesis>=6.100",  # fuzzed bad input (tests/estimator/test_fuzz_input.py)
     "tabulate>=0.9",  # pandas to_markdown (zoo-tune results --format md)
 ]
 

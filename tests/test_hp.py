@@ -152,9 +152,9 @@ BAD_ARGS = [
     (hp.sample_from, ("double_units",), {}, T, r"`func` must be callable, but got 'double"),
     (hp.sample_from, (None,), {}, T, r"`func` must be callable, but got None"),
     # grid_search
-    (hp.grid_search, ([],), {}, V, r"hp\.grid_search: `categories` must not be empty"),
-    (hp.grid_search, ("ab",), {}, T, r"hp\.grid_search: `categories` must be a list"),
-    (hp.grid_search, (3,), {}, T, r"hp\.grid_search: `categories` must be a list.*int"),
+    (hp.grid_search, ([],), {}, V, r"hp\.grid_search: `values` must not be empty"),
+    (hp.grid_search, ("ab",), {}, T, r"hp\.grid_search: `values` must be a list"),
+    (hp.grid_search, (3,), {}, T, r"hp\.grid_search: `values` must be a list.*int"),
 ]
 
 

@@ -9,7 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zoo_tune.errors import InvalidInputError, InvalidTypeError, missing_dependency
+from zoo_tune.errors import (
+    InvalidInputError,
+    InvalidTypeError,
+    ZooTuneError,
+    missing_dependency,
+)
 
 #: Arguments zoo_tune fills in itself; users never pass them in ``*_params``.
 FILLED_BY_ZOO_TUNE = ("metric", "mode")
@@ -75,3 +80,29 @@ def check_params(cls: type, params: Any, param_name: str, label: str) -> dict[st
             raise InvalidInputError(f"Unknown key {key!r} in `{param_name}` for {label}. "
                                     f"Accepted keys: {sorted(accepted)}.")
     return dict(params)
+
+
+def construct(cls: type, kwargs: dict[str, Any], params: Any, param_name: str,
+              label: str) -> Any:
+    """``cls(**kwargs)``, with the class's own argument checks raised as zoo_tune errors.
+
+    Ray Tune's classes check their arguments with asserts, ``TypeError``/``ValueError`` and
+    ``TuneError``; ``params`` is what the user passed as ``param_name``.
+    """
+    from ray.tune.error import TuneError
+
+    sig = inspect.signature(cls.__init__)
+    missing = [n for n, p in sig.parameters.items()
+               if n != "self" and p.default is p.empty and n not in kwargs
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if missing:
+        raise InvalidInputError(f"`{param_name}` must set {missing} for {label}, but got "
+                                f"{params!r}.")
+    try:
+        return cls(**kwargs)
+    except ZooTuneError:
+        raise
+    except (TypeError, ValueError, AssertionError, TuneError) as err:
+        kind = InvalidTypeError if isinstance(err, TypeError) else InvalidInputError
+        raise kind(f"`{param_name}` must hold arguments {label} accepts, but got {params!r}: "
+                   f"{cls.__name__} raised {type(err).__name__}: {err}") from err

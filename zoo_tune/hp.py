@@ -79,20 +79,39 @@ class Param:
         return hash((self.kind, tuple(sorted(self.args))))
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}...({len(text)} characters)"
+
+
 def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InvalidTypeError(f"`{name}` must be a real number, but got {value!r} "
+        raise InvalidTypeError(f"`{name}` must be a real number, but got {_short(value)} "
                                f"of type {type(value).__name__}.")
-    if not math.isfinite(value):
-        raise InvalidInputError(f"`{name}` must be finite, but got {value!r}.")
-    return value.item() if hasattr(value, "item") else value
+    # Plain int or float (numpy scalars, Fractions...), so the space stays JSON-compatible.
+    try:
+        value = int(value) if isinstance(value, numbers.Integral) else float(value)
+        finite = math.isfinite(value)
+    except OverflowError:  # an int (or Fraction) beyond float range
+        finite = False
+    if not finite:
+        raise InvalidInputError(f"`{name}` must be finite, but got {_short(value)}.")
+    return value
 
 
-def _integer(name: str, value: Any) -> int:
+#: Integer bounds must fit numpy's int64, which Ray Tune samples them with.
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _integer(name: str, value: Any, int64: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidTypeError(f"`{name}` must be an int, but got {value!r} "
+        raise InvalidTypeError(f"`{name}` must be an int, but got {_short(value)} "
                                f"of type {type(value).__name__}.")
-    return int(value)
+    value = int(value)
+    if int64 and not _INT64[0] <= value <= _INT64[1]:
+        raise InvalidInputError(f"`{name}` must fit in 64 bits (-2**63 <= {name} < 2**63), but "
+                                f"got {_short(value)}.")
+    return value
 
 
 def _bounds(fn: str, lower: float, upper: float, strict: bool = True) -> None:
@@ -107,10 +126,29 @@ def _positive(fn: str, name: str, value: float) -> None:
         raise InvalidInputError(f"hp.{fn}: `{name} > 0` must hold, but got {name}={value!r}.")
 
 
+def _grid_fits(fn: str, lower: float, upper: float, q: float) -> None:
+    """Ray Tune samples a quantized float by its grid index ``value / q``, as a 64-bit int."""
+    lo, hi = lower / q, upper / q
+    if not max(abs(lo), abs(hi)) < 2.0**63:
+        raise InvalidInputError(f"hp.{fn}: `q` is too small for the bounds: |lower / q| and "
+                                f"|upper / q| must be below 2**63, but got q={q!r} with "
+                                f"lower={lower!r}, upper={upper!r}; widen q.")
+
+
 def _has_multiple(fn: str, lower: float, upper: float, q: float) -> None:
-    if math.floor(upper / q + 1e-9) < math.ceil(lower / q - 1e-9):
+    if isinstance(lower, int) and isinstance(upper, int) and isinstance(q, int):
+        none = upper // q < -(-lower // q)  # exact for ints
+    else:
+        none = math.floor(upper / q + 1e-9) < math.ceil(lower / q - 1e-9)
+    if none:
         raise InvalidInputError(f"hp.{fn}: no multiple of q={q!r} lies between lower={lower!r} "
                                 f"and upper={upper!r}; widen the bounds or shrink q.")
+
+
+def _finite_width(fn: str, lower: float, upper: float) -> None:
+    if not math.isfinite(float(upper) - float(lower)):
+        raise InvalidInputError(f"hp.{fn}: `upper - lower` must be a finite float, but got "
+                                f"(lower={lower!r}, upper={upper!r}); narrow the bounds.")
 
 
 def uniform(lower: float, upper: float) -> Param:
@@ -121,6 +159,7 @@ def uniform(lower: float, upper: float) -> Param:
     """
     lower, upper = _number("lower", lower), _number("upper", upper)
     _bounds("uniform", lower, upper)
+    _finite_width("uniform", lower, upper)
     return Param("uniform", {"lower": lower, "upper": upper})
 
 
@@ -131,7 +170,9 @@ def quniform(lower: float, upper: float, q: float) -> Param:
     """
     lower, upper, q = _number("lower", lower), _number("upper", upper), _number("q", q)
     _bounds("quniform", lower, upper)
+    _finite_width("quniform", lower, upper)
     _positive("quniform", "q", q)
+    _grid_fits("quniform", lower, upper, q)
     _has_multiple("quniform", lower, upper, q)
     return Param("quniform", {"lower": lower, "upper": upper, "q": q})
 
@@ -165,7 +206,8 @@ def qloguniform(lower: float, upper: float, q: float, base: float = 10) -> Param
     _positive("qloguniform", "lower", lower)
     _bounds("qloguniform", lower, upper)
     _positive("qloguniform", "q", q)
-    _has_multiple("qloguniform", lower, upper, q)
+    _grid_fits("qloguniform", max(lower, q), upper, q)
+    _has_multiple("qloguniform", max(lower, q), upper, q)
     if base <= 0 or base == 1:
         raise InvalidInputError(f"hp.qloguniform: `base > 0 and base != 1` must hold, "
                                 f"but got base={base!r}.")
@@ -192,7 +234,7 @@ def randint(lower: int, upper: int) -> Param:
 
     ``hp.randint(2, 5)`` gives 2, 3 or 4.
     """
-    lower, upper = _integer("lower", lower), _integer("upper", upper)
+    lower, upper = _integer("lower", lower, True), _integer("upper", upper, True)
     _bounds("randint", lower, upper)
     return Param("randint", {"lower": lower, "upper": upper})
 
@@ -203,23 +245,37 @@ def qrandint(lower: int, upper: int, q: int = 1) -> Param:
     ``hp.qrandint(0, 10, 5)`` gives 0, 5 or 10; ``hp.qrandint(1, 3)`` gives 1, 2 or 3 (unlike
     Ray Tune's own ``qrandint``, ``upper`` is included for ``q=1`` too).
     """
-    lower, upper, q = _integer("lower", lower), _integer("upper", upper), _integer("q", q)
+    lower, upper = _integer("lower", lower, True), _integer("upper", upper, True)
+    q = _integer("q", q, True)
     _bounds("qrandint", lower, upper, strict=False)
     _positive("qrandint", "q", q)
     _has_multiple("qrandint", lower, upper, q)
     return Param("qrandint", {"lower": lower, "upper": upper, "q": q})
 
 
-def _categories(fn: str, categories: Any) -> list[Any]:
+def _plain(value: Any) -> Any:
+    """A numpy / torch scalar or array as a plain Python value (JSON-compatible)."""
+    if isinstance(value, (str, bytes, Sequence, Mapping)):
+        return value
+    for attr in ("tolist", "item"):
+        method = getattr(value, attr, None)
+        if callable(method):
+            try:
+                return method()
+            except (TypeError, ValueError):
+                continue
+    return value
+
+
+def _categories(fn: str, categories: Any, name: str = "categories") -> list[Any]:
     if hasattr(categories, "tolist") and not isinstance(categories, (list, tuple)):
         categories = categories.tolist()
     if isinstance(categories, (str, bytes)) or not isinstance(categories, Sequence):
-        raise InvalidTypeError(f"hp.{fn}: `categories` must be a list, but got "
-                               f"{categories!r} of type {type(categories).__name__}.")
+        raise InvalidTypeError(f"hp.{fn}: `{name}` must be a list, but got "
+                               f"{_short(categories)} of type {type(categories).__name__}.")
     if len(categories) == 0:
-        raise InvalidInputError(f"hp.{fn}: `categories` must not be empty.")
-    return [c.item() if hasattr(c, "item") and not isinstance(c, Sequence) else c
-            for c in categories]
+        raise InvalidInputError(f"hp.{fn}: `{name}` must not be empty.")
+    return [_plain(c) for c in categories]
 
 
 def choice(categories: Sequence[Any]) -> Param:
@@ -270,7 +326,7 @@ def grid_search(values: Sequence[Any]) -> Param:
         >>> hp.grid_search([1, 2]).args
         {'values': [1, 2]}
     """
-    return Param("grid_search", {"values": _categories("grid_search", values)})
+    return Param("grid_search", {"values": _categories("grid_search", values, "values")})
 
 
 def _ray_choice_n(categories: list[Any], min_items: int, max_items: int) -> Any:
@@ -290,7 +346,9 @@ def _grid_bounds(lower: float, upper: float, q: float) -> dict[str, float]:
     Ray's float ``quantized`` rejects bounds that are not multiples of ``q``; its sampler draws
     from these inward-rounded bounds anyway, so the values drawn are unchanged.
     """
-    return {"lower": math.ceil(lower / q - 1e-9) * q, "upper": math.floor(upper / q + 1e-9) * q}
+    # floats: Ray's float sampler calls np.isfinite, which an int beyond int64 breaks
+    return {"lower": float(math.ceil(lower / q - 1e-9) * q),
+            "upper": float(math.floor(upper / q + 1e-9) * q)}
 
 
 def _ray(name: str, *keys: str, **fixed: Any) -> Callable[..., Any]:
@@ -306,10 +364,11 @@ _TO_RAY: dict[str, Callable[..., Any]] = {
     "uniform": _ray("uniform", "lower", "upper"),
     "quniform": lambda lower, upper, q: _ray("quniform", "lower", "upper", "q")(
         **_grid_bounds(lower, upper, q), q=q),
+    # Ray takes np.log of the bounds, which fails on an int beyond int64: pass floats.
     "loguniform": lambda lower, upper, base: _ray("loguniform", "lower", "upper")(
-        lower=lower, upper=upper),
+        lower=float(lower), upper=float(upper)),
     "qloguniform": lambda lower, upper, q, base: _ray("qloguniform", "lower", "upper", "q")(
-        **_grid_bounds(lower, upper, q), q=q),
+        **_grid_bounds(max(lower, q), upper, q), q=float(q)),
     "randn": _ray("randn", "mean", "sd"),
     "qrandn": _ray("qrandn", "mean", "sd", "q"),
     "randint": _ray("randint", "lower", "upper"),
@@ -360,8 +419,10 @@ def validate_space(space: Any, name: str = "search_space") -> None:
     """Check that ``space`` is a non-empty dict with string keys; raise otherwise.
 
     Raises:
-        InvalidTypeError: ``space`` is not a dict, or a key is not a string.
-        InvalidInputError: ``space`` (or a nested dict in it) is empty.
+        InvalidTypeError: ``space`` is not a dict, a key is not a string, or a raw
+            ``{"grid_search": ...}`` value does not hold a list.
+        InvalidInputError: ``space`` (or a nested dict in it) is empty, a raw grid list is
+            empty, or ``space`` itself is a bare ``{"grid_search": ...}``.
     """
     if not isinstance(space, Mapping):
         raise InvalidTypeError(f"`{name}` must be a dict from hyper-parameter name to an hp "
@@ -369,12 +430,27 @@ def validate_space(space: Any, name: str = "search_space") -> None:
     if not space:
         raise InvalidInputError(f"`{name}` must not be empty: give at least one hyper-parameter, "
                                 f"e.g. {{'lr': hp.loguniform(1e-4, 1e-1)}}.")
+    if _is_grid_dict(space):  # only the top level: nested grid dicts are values
+        raise InvalidInputError(f"`{name}` must map hyper-parameter names to values, but got a "
+                                f"bare {{'grid_search': ...}}; name the hyper-parameter, e.g. "
+                                f"{{'units': hp.grid_search([16, 32])}}.")
     for key, value in space.items():
         if not isinstance(key, str):
             raise InvalidTypeError(f"`{name}` keys must be strings, but got {key!r} "
                                    f"of type {type(key).__name__}.")
         if isinstance(value, Mapping) and not _is_grid_dict(value):
             validate_space(value, f"{name}[{key!r}]")
+        elif isinstance(value, Mapping):
+            _check_grid_dict(value["grid_search"], f"{name}[{key!r}]['grid_search']")
+
+
+def _check_grid_dict(values: Any, name: str) -> None:
+    """A raw ``{"grid_search": [...]}`` value must hold a non-empty list, as hp.grid_search."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise InvalidTypeError(f"`{name}` must be a list of values (or use hp.grid_search), "
+                               f"but got {_short(values)} of type {type(values).__name__}.")
+    if len(values) == 0:
+        raise InvalidInputError(f"`{name}` must not be empty: give at least one value.")
 
 
 def _is_grid_dict(value: Mapping[str, Any]) -> bool:

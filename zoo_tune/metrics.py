@@ -217,7 +217,8 @@ class MetricSpec:
 
 def check_mode(metric_mode: str | None) -> None:
     """Raise unless ``metric_mode`` is ``None``, ``"min"`` or ``"max"``."""
-    if metric_mode is not None and metric_mode not in MODES:
+    # ``in`` only for strings: an array or other odd value must not be compared element-wise.
+    if metric_mode is not None and not (isinstance(metric_mode, str) and metric_mode in MODES):
         raise InvalidInputError(f"`metric_mode` must be one of {list(MODES)} or None, but got "
                                 f"{metric_mode!r}.{did_you_mean(metric_mode, MODES)}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
 from typing import Any
@@ -32,9 +33,9 @@ def normalize_resources(resources: Any) -> dict[str, float]:
         if isinstance(amount, bool) or not isinstance(amount, numbers.Real):
             raise InvalidTypeError(f"`resources_per_trial[{key!r}]` must be a number, but got "
                                    f"{amount!r}.")
-        if amount < 0:
-            raise InvalidInputError(f"`resources_per_trial[{key!r}] >= 0` must hold, but got "
-                                    f"{amount!r}.")
+        if not math.isfinite(amount) or amount < 0:
+            raise InvalidInputError(f"`resources_per_trial[{key!r}]` must be a finite number "
+                                    f">= 0, but got {amount!r}.")
         out[key] = amount
     out.setdefault("cpu", 1)
     if out["cpu"] < 1:

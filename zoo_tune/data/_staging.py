@@ -57,10 +57,12 @@ def stage_data(data: Any, validation_data: Any, framework: str, *, feature_cols:
         [7, 3]
     """
     fraction = _check_fraction(validation_split)
-    if (isinstance(driver_budget_mb, bool) or not isinstance(driver_budget_mb, numbers.Real)
-            or driver_budget_mb < 0):
+    if isinstance(driver_budget_mb, bool) or not isinstance(driver_budget_mb, numbers.Real):
         raise InvalidTypeError(f"`driver_budget_mb` must be a number of MiB >= 0, but got "
                                f"{driver_budget_mb!r}.")
+    if driver_budget_mb != driver_budget_mb or driver_budget_mb < 0:  # NaN or negative
+        raise InvalidInputError(f"`driver_budget_mb` must be a number of MiB >= 0, but got "
+                                f"{driver_budget_mb!r}.")
     train = check_input(data, "data", framework, feature_cols, label_cols)
     if train is None:
         raise InvalidInputError("`data` is required.")

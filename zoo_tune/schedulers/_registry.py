@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from zoo_tune._registry import Entry, check_params, takes
-from zoo_tune.errors import InvalidTypeError, unknown_choice
+from zoo_tune._registry import Entry, check_params, construct, takes
+from zoo_tune.errors import InvalidInputError, InvalidTypeError, unknown_choice
 
 _RAY = "ray.tune.schedulers"
 _ASHA = Entry(f"{_RAY}.async_hyperband", "AsyncHyperBandScheduler")
@@ -70,6 +70,17 @@ def _defaults(cls: type, name: str, epochs: int, space: Mapping[str, Any]) -> di
     return out
 
 
+def _check_derived(name: str, kwargs: dict[str, Any]) -> None:
+    """PBT and PB2 need something to perturb: say so before Ray's own TuneError would."""
+    needs = {"hyperparam_bounds": "numeric range (hp.uniform, hp.randint, ...)",
+             "hyperparam_mutations": "sampled value (hp.uniform, hp.choice, ...)"}
+    for key, what in needs.items():
+        if key in kwargs and not kwargs[key] and not kwargs.get("custom_explore_fn"):
+            raise InvalidInputError(f"scheduler={name!r} needs `{key}`: the search space must "
+                                    f"hold at least one {what} to derive it from, or pass "
+                                    f"scheduler_params={{{key!r}: ...}}, but got none.")
+
+
 def create_scheduler(scheduler: Any, params: Any, metric: str, mode: str, epochs: int = 1,
                      space: Mapping[str, Any] | None = None) -> Any:
     """Build the Ray Tune trial scheduler for ``fit``.
@@ -88,7 +99,8 @@ def create_scheduler(scheduler: Any, params: Any, metric: str, mode: str, epochs
         space: ``fit``'s search space.
 
     Raises:
-        InvalidInputError: unknown name or unknown parameter key.
+        InvalidInputError: unknown name, unknown parameter key, a missing required argument,
+            or a value the scheduler class rejects (``InvalidTypeError`` for a wrong type).
 
     Example:
         >>> create_scheduler("asha", {"grace_period": 1}, "accuracy", "max", epochs=10)
@@ -109,6 +121,7 @@ def create_scheduler(scheduler: Any, params: Any, metric: str, mode: str, epochs
     cls = scheduler_class(name)
     kwargs = check_params(cls, params, "scheduler_params", f"scheduler {name!r}")
     kwargs = {**_defaults(cls, name.lower(), epochs, space or {}), **kwargs}
+    _check_derived(name, kwargs)
     if takes(cls, "metric"):
         kwargs.update(metric=metric, mode=mode)
-    return cls(**kwargs)
+    return construct(cls, kwargs, params, "scheduler_params", f"scheduler {name!r}")

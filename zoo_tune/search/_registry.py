@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo_tune._registry import Entry, check_params, takes
+from zoo_tune._registry import Entry, check_params, construct, takes
 from zoo_tune.errors import InvalidTypeError, unknown_choice
 
 _RAY = "ray.tune.search"
@@ -77,7 +77,8 @@ def create_search_alg(search_alg: Any, params: Any, metric: str, mode: str,
         A searcher instance.
 
     Raises:
-        InvalidInputError: unknown name or unknown parameter key.
+        InvalidInputError: unknown name, unknown parameter key, or a value the searcher class
+            rejects when built (``InvalidTypeError`` for a wrong type).
         MissingDependencyError: the searcher's library is not installed.
 
     Example:
@@ -105,4 +106,4 @@ def create_search_alg(search_alg: Any, params: Any, metric: str, mode: str,
         kwargs["optimizer"] = _nevergrad_optimizer(kwargs["optimizer"])
     if takes(cls, "metric"):
         kwargs.update(metric=metric, mode=mode)
-    return cls(**kwargs)
+    return construct(cls, kwargs, params, "search_alg_params", f"search_alg {name!r}")
