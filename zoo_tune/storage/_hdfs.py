@@ -33,7 +33,14 @@ class ZooTuneHdfsFileSystem(_Base):  # type: ignore[misc, valid-type]
 
     hdfs-native's ``cp_file`` builds an invalid temporary path and its ``mv`` refuses to
     replace an existing file, which pyarrow's ``move`` (used by Ray Tune) expects.
+
+    Not cached by fsspec (``cachable = False``): fsspec clears its instance cache in every
+    forked child (``os.register_at_fork``), and dropping a cached hdfs-native client there
+    waits forever for its runtime's threads, which a fork does not copy. ``ray.init`` forks
+    with a ``preexec_fn``, so a ``fit`` on ``hdfs://`` that starts Ray hung in the child.
     """
+
+    cachable = False
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         with self.open(path1, "rb") as src, self.open(path2, "wb") as dst:
@@ -75,15 +82,77 @@ def namenode_of(uri: str) -> tuple[str, int, str]:
     return host or "localhost", port or DEFAULT_PORT, parsed.path or "/"
 
 
+def _bounded_handler_class() -> type:
+    import pyarrow.fs
+    from pyarrow import PythonFile
+
+    from zoo_tune.storage._bounded import Bounded, BoundedFile
+
+    class BoundedHandler(pyarrow.fs.FSSpecHandler):
+        """pyarrow's fsspec handler with every call bounded (:mod:`._bounded`)."""
+
+        def __init__(self, fs: Any, uri: str) -> None:
+            super().__init__(fs)
+            self.uri = uri
+            self.calls = Bounded(uri)
+
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (_make_handler, (self.fs, self.uri))
+
+        def _open(self, path: str, mode: str) -> Any:
+            if mode == "rb" and not self.calls.call(f"info {path}", self.fs.isfile, path):
+                raise FileNotFoundError(path)
+            raw = self.calls.call(f"open {path}", self.fs.open, path, mode=mode)
+            return PythonFile(BoundedFile(raw, self.calls, path), mode=mode[0])
+
+        def open_input_stream(self, path: str) -> Any:
+            return self._open(path, "rb")
+
+        def open_input_file(self, path: str) -> Any:
+            return self._open(path, "rb")
+
+        def open_output_stream(self, path: str, metadata: Any) -> Any:
+            return self._open(path, "wb")
+
+        def open_append_stream(self, path: str, metadata: Any) -> Any:
+            return self._open(path, "ab")
+
+    def bounded(name: str) -> Any:
+        method = getattr(pyarrow.fs.FSSpecHandler, name)
+
+        def call(self: Any, *args: Any) -> Any:
+            return self.calls.call(f"{name} {args[0] if args else ''}", method, self, *args)
+        call.__name__ = name
+        return call
+
+    for name in ("get_file_info", "get_file_info_selector", "create_dir", "delete_dir",
+                 "delete_dir_contents", "delete_root_dir_contents", "delete_file", "move",
+                 "copy_file"):
+        setattr(BoundedHandler, name, bounded(name))
+    return BoundedHandler
+
+
+_HANDLER: list[type] = []
+
+
+def _make_handler(fs: Any, uri: str) -> Any:
+    if not _HANDLER:
+        _HANDLER.append(_bounded_handler_class())
+    return _HANDLER[0](fs, uri)
+
+
 def hdfs_filesystem(uri: str) -> tuple[Any, str]:
-    """``(pyarrow filesystem, path)`` for an ``hdfs://`` URI (no network traffic yet)."""
+    """``(pyarrow filesystem, path)`` for an ``hdfs://`` URI (no network traffic yet).
+
+    Every call through it is bounded and rides out short outages (:mod:`._bounded`).
+    """
     if _Base is object:
         raise missing_dependency(f"logs_dir {uri!r}", "hdfs-native", "hdfs")
     import pyarrow.fs
 
     host, port, path = namenode_of(uri)
     fs = ZooTuneHdfsFileSystem(host=host, port=port, **CLIENT_CONFIG)
-    return pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs)), path
+    return pyarrow.fs.PyFileSystem(_make_handler(fs, f"hdfs://{host}:{port}")), path
 
 
 def check_namenode(uri: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
