@@ -7,6 +7,14 @@ import os
 import numpy as np
 import pytest
 
+# TensorFlow first, then triton (which torch._dynamo imports when a process builds its first
+# torch optimizer) segfaults in triton's native module with torch 2.13 + tensorflow-cpu from
+# PyPI; the other order works. The test process runs both: import torch's side first.
+try:
+    import torch._dynamo  # noqa: F401
+except ImportError:  # pragma: no cover - torch is in the test extra
+    pass
+
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 

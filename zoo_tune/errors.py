@@ -47,6 +47,34 @@ class TrialError(ZooTuneError, RuntimeError):
     """Every trial failed; the message carries the first failed trial's own traceback."""
 
 
+class UserCodeError(ZooTuneError, RuntimeError):
+    """The user's own code raised inside a trial (a creator, the forward pass, a metric).
+
+    Such an error is deterministic: the trial fails with this traceback and is not retried
+    unless ``fit(retry_user_errors=True)``.
+    """
+
+
+class StorageUnavailableError(ZooTuneError, OSError):
+    """The experiment's storage (e.g. an HDFS NameNode) stayed unreachable past the grace
+    period; what was written before stays readable and ``fit(resume=True)`` continues."""
+
+
+class FitInterruptedError(KeyboardInterrupt):
+    """``fit`` stopped on SIGINT or SIGTERM after saving the experiment.
+
+    A ``KeyboardInterrupt`` (not an ``Exception``), so ``except Exception`` does not swallow
+    it; ``fit(..., resume=True)`` continues the experiment.
+
+    Attributes:
+        signum: The signal that stopped ``fit``.
+    """
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
 def did_you_mean(value: object, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest choice, or an empty string.
 

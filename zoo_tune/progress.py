@@ -6,7 +6,7 @@ end.
 
 Example:
     >>> est.fit(..., verbose=1)  # doctest: +SKIP
-    [zoo_tune] 5/8 done (1 error) | 2 running | 1 pending | best accuracy 0.9611 {'lr': 0.004} | 0:00:21 elapsed, ~0:00:13 left
+    [zoo_tune] 5/8 done (1 error) (2 retried) | 2 running | 1 pending | best accuracy 0.9611 {'lr': 0.004} | 0:00:21 elapsed, ~0:00:13 left
 """  # noqa: E501
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class ProgressCallback(Callback):
         self.start = time.monotonic()
         self.best: float | None = None
         self.best_config: dict[str, Any] | None = None
-        self.done = self.errors = 0
+        self.done = self.errors = self.retries = 0
         self.running = self.pending = 0
         self._last_emit = 0.0
         self.lines: list[str] = []
@@ -65,7 +65,8 @@ class ProgressCallback(Callback):
         elapsed = time.monotonic() - self.start
         total = self.total if self.total is not None else "?"
         parts = [f"[zoo_tune] {self.done}/{total} done" +
-                 (f" ({self.errors} error{'s' * (self.errors > 1)})" if self.errors else ""),
+                 (f" ({self.errors} error{'s' * (self.errors > 1)})" if self.errors else "") +
+                 (f" ({self.retries} retried)" if self.retries else ""),
                  f"{self.running} running", f"{self.pending} pending"]
         if self.best is not None:
             parts.append(f"best {self.metric} {self.best:.4g} {self.best_config}")
@@ -113,6 +114,12 @@ class ProgressCallback(Callback):
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.done += 1
         self.errors += 1
+        self._count(trials)
+        self._emit(force=True)
+
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any,
+                         **info: Any) -> None:
+        self.retries += 1
         self._count(trials)
         self._emit(force=True)
 

@@ -23,6 +23,12 @@ import pandas as pd
 from zoo_tune.metrics import MetricSpec
 
 TRIAL_PREFIX = "trial_"
+#: What zoo_tune writes into each checkpoint folder (epoch, metric, history; see
+#: ``zoo_tune.estimator._checkpoints``).
+PROGRESS_FILE = "zoo_tune_progress.json"
+#: Copies of a trial's ``result.json`` taken before a resume (Ray Tune starts a new one for
+#: a trial its last snapshot knew no checkpoint of, which would replace the stored file).
+PREVIOUS_RESULTS = "zoo_tune_results_before_resume_{}.json"
 
 
 @dataclass
@@ -34,8 +40,12 @@ class TrialRecord:
         path: The trial folder inside the storage filesystem.
         config: The trial's (last) config.
         rows: Every reported result, in order (one per epoch).
-        error: The trial's error text with its traceback, or ``None``.
+        error: The error text with its traceback of a trial that ended failed, else ``None``.
         checkpoints: Kept checkpoint folder name -> the result it was reported with.
+        status: Ray Tune's status from the newest experiment snapshot (``TERMINATED``,
+            ``ERROR``; ``PENDING``/``RUNNING``/``PAUSED`` in an interrupted run).
+        failures: How often the trial was retried after a failure.
+        failure_log: Ray Tune's ``error.txt``: every failure, retried ones included.
     """
 
     trial_id: str
@@ -44,6 +54,9 @@ class TrialRecord:
     rows: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status: str = "TERMINATED"
+    failures: int = 0
+    failure_log: str | None = None
 
     def history(self, metric: MetricSpec) -> list[float]:
         """The metric of every epoch (NaN where a row lacks it)."""
@@ -94,30 +107,137 @@ def _csv_rows(text: str) -> list[dict[str, Any]]:
             for row in frame.to_dict(orient="records")]
 
 
-def read_trial(fs: Any, folder: str) -> TrialRecord:
+def _json_rows(text: str | None) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (text or "").splitlines() if line.strip()]
+
+
+def _newest_progress(fs: Any, folder: str, kept: list[str]) -> dict[str, Any]:
+    """The :data:`PROGRESS_FILE` of the trial's newest checkpoint, or ``{}``."""
+    if not kept:
+        return {}
+    text = _read_text(fs, posixpath.join(folder, kept[-1], PROGRESS_FILE))
+    try:
+        return dict(json.loads(text)) if text else {}
+    except ValueError:  # half-written: the rows are all there is
+        return {}
+
+
+def _unlogged_epochs(progress: dict[str, Any],
+                     rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for epochs the newest checkpoint's history holds but ``rows`` lack.
+
+    Ray Tune's driver writes ``result.json`` and copies it to remote storage every few
+    seconds; a driver killed (or a storage lost) in between loses the newest rows, while
+    each trial's newest checkpoint carries its whole metric history.
+    """
+    name = progress.get("metric")
+    seen = {r.get("epoch") for r in rows}
+    return [{"epoch": int(e), "training_iteration": int(e), name: v}
+            for e, v in progress.get("history", []) if name and int(e) not in seen]
+
+
+def preserve_results(fs: Any, experiment: str) -> None:
+    """Copy each trial's ``result.json`` aside (:data:`PREVIOUS_RESULTS`) before a resume."""
+    import pyarrow.fs
+
+    for info in fs.get_file_info(pyarrow.fs.FileSelector(experiment)):
+        if info.type != pyarrow.fs.FileType.Directory or \
+                not info.base_name.startswith(TRIAL_PREFIX):
+            continue
+        text = _read_text(fs, posixpath.join(info.path, "result.json"))
+        if not text:
+            continue
+        done = [i for i in fs.get_file_info(pyarrow.fs.FileSelector(info.path))
+                if i.base_name.startswith(PREVIOUS_RESULTS.split("{")[0])]
+        target = posixpath.join(info.path, PREVIOUS_RESULTS.format(f"{len(done):03d}"))
+        with fs.open_output_stream(target) as f:
+            f.write(text.encode("utf-8"))
+
+
+def _one_per_epoch(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last row reported for each epoch, in epoch order.
+
+    A retried trial reports again the epoch it was in when its worker was lost (and, after
+    a resume, epochs newer than its newest checkpoint): the newest report is the one whose
+    state training continued from.
+    """
+    by_epoch: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        key = row.get("epoch", row.get("training_iteration"))
+        by_epoch.pop(key, None)
+        by_epoch[key] = row
+    if None in by_epoch or len(by_epoch) == len(rows):
+        return rows
+    return sorted(by_epoch.values(), key=lambda r: r.get("epoch", r.get("training_iteration")))
+
+
+def read_trial(fs: Any, folder: str, state: dict[str, Any] | None = None) -> TrialRecord:
     """Read one ``trial_<id>`` folder.
 
     Ray Tune logs every result twice (``result.json`` and ``progress.csv``). When a trial is
     paused and restarted (PBT), Ray restores each file from storage, which may lag the
     driver's copy by a few results; the longer of the two is the complete history.
+
+    Args:
+        fs: The storage filesystem.
+        folder: The trial folder.
+        state: The trial's ``status`` and ``num_failures`` from Ray Tune's experiment
+            snapshot (:func:`read_trial_states`); without it a trial with an ``error.txt``
+            counts as failed.
     """
     import pyarrow.fs
 
-    rows = [json.loads(line) for line in
-            (_read_text(fs, posixpath.join(folder, "result.json")) or "").splitlines()
-            if line.strip()]
+    rows = _json_rows(_read_text(fs, posixpath.join(folder, "result.json")))
     csv_text = _read_text(fs, posixpath.join(folder, "progress.csv")) or ""
     # One header line, one line per result; parsed only when it holds more (rare, ~7 ms).
     if len(csv_text.strip().splitlines()) - 1 > len(rows):
         rows = _csv_rows(csv_text)
-    kept = {info.base_name for info in fs.get_file_info(pyarrow.fs.FileSelector(folder))
-            if info.type == pyarrow.fs.FileType.Directory
-            and info.base_name.startswith("checkpoint_")}
+    infos = fs.get_file_info(pyarrow.fs.FileSelector(folder))
+    previous = sorted(i.path for i in infos if i.type == pyarrow.fs.FileType.File
+                      and i.base_name.startswith(PREVIOUS_RESULTS.split("{")[0]))
+    rows = [r for p in previous for r in _json_rows(_read_text(fs, p))] + rows
+    kept = sorted(i.base_name for i in infos if i.type == pyarrow.fs.FileType.Directory
+                  and i.base_name.startswith("checkpoint_"))
     checkpoints = {r["checkpoint_dir_name"]: r for r in rows
                    if r.get("checkpoint_dir_name") in kept}
+    progress = _newest_progress(fs, folder, kept)
+    rows = _one_per_epoch(rows + _unlogged_epochs(progress, rows))
     trial_id = posixpath.basename(folder)[len(TRIAL_PREFIX):]
-    return TrialRecord(trial_id, folder, _config(fs, folder), rows,
-                       _read_text(fs, posixpath.join(folder, "error.txt")), checkpoints)
+    log = _read_text(fs, posixpath.join(folder, "error.txt"))
+    status = (state or {}).get("status") or ("ERROR" if log else "TERMINATED")
+    failures = int((state or {}).get("num_failures") or (1 if log else 0))
+    if status == "ERROR":
+        failures = max(0, failures - 1)  # the last failure ended it; the others were retried
+    # Ray Tune copies params.pkl to remote storage with its periodic sync; each checkpoint
+    # carries the config too, for a run whose storage went away before that sync.
+    config = _config(fs, folder) or dict(progress.get("config") or {})
+    return TrialRecord(trial_id, folder, config, rows,
+                       log if status == "ERROR" else None, checkpoints, status, failures, log)
+
+
+def read_trial_states(fs: Any, experiment: str) -> dict[str, dict[str, Any]]:
+    """``trial_id -> {"status", "num_failures"}`` from Ray Tune's newest experiment snapshot.
+
+    Empty when there is none (a run killed before Ray Tune's first snapshot).
+    """
+    import pyarrow.fs
+
+    infos = fs.get_file_info(pyarrow.fs.FileSelector(experiment))
+    snapshots = sorted(i.path for i in infos if i.type == pyarrow.fs.FileType.File
+                       and i.base_name.startswith("experiment_state-")
+                       and i.base_name.endswith(".json"))
+    if not snapshots:
+        return {}
+    try:
+        state = json.loads(_read_text(fs, snapshots[-1]) or "{}")
+        states = {}
+        for trial_json, metadata_json in state.get("trial_data", []):
+            trial, metadata = json.loads(trial_json), json.loads(metadata_json)
+            states[str(trial["trial_id"])] = {"status": trial.get("status"),
+                                              "num_failures": metadata.get("num_failures", 0)}
+        return states
+    except (ValueError, KeyError, TypeError):  # a snapshot of another shape: fall back
+        return {}
 
 
 def read_trials(fs: Any, experiment: str) -> list[TrialRecord]:
@@ -127,7 +247,9 @@ def read_trials(fs: Any, experiment: str) -> list[TrialRecord]:
     infos = fs.get_file_info(pyarrow.fs.FileSelector(experiment))
     folders = sorted(i.path for i in infos if i.type == pyarrow.fs.FileType.Directory
                      and i.base_name.startswith(TRIAL_PREFIX))
-    return [read_trial(fs, folder) for folder in folders]
+    states = read_trial_states(fs, experiment)
+    return [read_trial(fs, folder, states.get(posixpath.basename(folder)[len(TRIAL_PREFIX):]))
+            for folder in folders]
 
 
 def best_trial(records: list[TrialRecord], metric: MetricSpec) -> TrialRecord | None:
@@ -143,13 +265,14 @@ def best_trial(records: list[TrialRecord], metric: MetricSpec) -> TrialRecord | 
 def trial_table(records: list[TrialRecord], metric: MetricSpec) -> pd.DataFrame:
     """One row per trial: ``trial_id``, ``status``, ``config``, ``epochs``,
     ``<metric>_history``, ``best_<metric>``, ``best_epoch``, ``checkpoint``, ``logdir``,
-    ``error`` and a ``config/<name>`` column per hyper-parameter."""
+    ``error``, ``failures`` (retries used) and a ``config/<name>`` column per hyper-parameter."""
     rows = []
     for record in records:
         value, epoch = record.best(metric)
         row: dict[str, Any] = {
             "trial_id": record.trial_id,
-            "status": "ERROR" if record.error else "TERMINATED",
+            "status": record.status,
+            "failures": record.failures,
             "config": record.config,
             "epochs": len(record.rows),
             f"{metric.name}_history": record.history(metric),

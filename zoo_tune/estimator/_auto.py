@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 import numbers
 import tempfile
 import time
@@ -18,15 +19,24 @@ import pandas as pd
 from zoo_tune import hp as hp_module
 from zoo_tune.errors import (
     AlreadyFittedError,
+    FitInterruptedError,
     InvalidInputError,
     InvalidTypeError,
     NotFittedError,
+    StorageUnavailableError,
     TrialError,
 )
 from zoo_tune.estimator._backend import Backend
+from zoo_tune.estimator._resume import check_resume, decide, read_meta
 from zoo_tune.estimator._trainable import TrialPlan, reached, run_trial
 from zoo_tune.metrics import MetricSpec, check_mode, resolve_metric
-from zoo_tune.results import TrialRecord, best_trial, read_trials, trial_table
+from zoo_tune.results import (
+    TrialRecord,
+    best_trial,
+    preserve_results,
+    read_trials,
+    trial_table,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -93,24 +103,34 @@ META_FILE = "zoo_tune_experiment.json"
 STATE_FILE = "zoo_tune_estimator.pkl"
 
 
+def _meta_core(plan: TrialPlan, space: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored experiment's identity: what a resuming ``fit`` must match."""
+    try:
+        space_json: Any = json.loads(hp_module.space_to_json(space))
+    except TypeError:  # a constant JSON cannot hold; the pickled state keeps it
+        space_json = repr(dict(space))
+    return {"framework": plan.backend.framework, "metric": plan.metric.name,
+            "mode": plan.metric.mode, "epochs": plan.epochs, "search_space": space_json}
+
+
 def _write_experiment_meta(store: Any, name: str, plan: TrialPlan,
-                           space: Mapping[str, Any]) -> None:
-    """Write what :meth:`AutoEstimator.load` needs, before the first trial starts."""
+                           space: Mapping[str, Any], finished: bool) -> None:
+    """Write what :meth:`AutoEstimator.load` and a resuming ``fit`` need.
+
+    Written before the first trial starts (``finished`` false) and again, marked finished,
+    once Ray Tune's loop has ended on its own.
+    """
     import cloudpickle
 
     from zoo_tune.data import describe_input
 
-    try:
-        space_json: Any = json.loads(hp_module.space_to_json(space))
-    except TypeError:  # a constant JSON cannot hold; the pickled state below keeps it
-        space_json = repr(dict(space))
-    meta = {"framework": plan.backend.framework, "metric": plan.metric.name,
-            "mode": plan.metric.mode, "epochs": plan.epochs, "search_space": space_json,
+    meta = {**_meta_core(plan, space), "finished": finished,
             "data": {"data": describe_input(plan.train),
                      "validation_data": describe_input(plan.validation)}}
+    if not finished:
+        state = {"backend": plan.backend, "metric": plan.metric, "space": dict(space)}
+        store.write_bytes(f"{name}/{STATE_FILE}", cloudpickle.dumps(state))
     store.write_bytes(f"{name}/{META_FILE}", json.dumps(meta, indent=1).encode("utf-8"))
-    state = {"backend": plan.backend, "metric": plan.metric, "space": dict(space)}
-    store.write_bytes(f"{name}/{STATE_FILE}", cloudpickle.dumps(state))
 
 
 class AutoEstimator:
@@ -239,6 +259,9 @@ class AutoEstimator:
         verbose: int = 1,
         validation_split: float | None = None,
         driver_budget_mb: float = 512.0,
+        max_failures: int = 2,
+        retry_user_errors: bool = False,
+        resume: bool | str = "auto",
     ) -> AutoEstimator:
         """Run the tuning job: ``n_sampling`` trials per grid point, ``epochs`` epochs each.
 
@@ -280,14 +303,28 @@ class AutoEstimator:
             driver_budget_mb: A Spark DataFrame whose cast size (rows x row bytes) is over
                 this many MiB is written as Parquet to ``<experiment>/data`` by the executors
                 and read there by each trial, instead of passing through the driver.
+            max_failures: Retries per trial after a failure the cluster caused (its worker
+                process died, its Ray node or Spark executor was lost, a checkpoint write
+                failed); each retry resumes from the trial's newest checkpoint, so at most
+                one epoch is redone. ``-1``: unlimited; ``0``: no retries.
+            retry_user_errors: Retry exceptions raised by the user's own code too
+                (creators, forward pass, loss, metric). By default such a trial fails at
+                once with its traceback: the error would only repeat.
+            resume: ``"auto"`` continues the unfinished experiment stored under
+                ``<logs_dir>/<name>`` (and loads a finished one instead of re-running it),
+                else starts a new one; ``True`` insists on continuing one; ``False`` refuses
+                a folder that already holds one. Needs a fixed ``name``.
 
         Returns:
             ``self``.
 
         Raises:
             AlreadyFittedError: the estimator already holds a successful run.
-            InvalidInputError, InvalidTypeError: bad input (before any cluster work).
+            InvalidInputError, InvalidTypeError: bad input (before any cluster work),
+                including a ``resume`` that does not match the stored experiment.
             TrialError: every trial failed; carries the first failure's traceback.
+            FitInterruptedError: SIGINT or SIGTERM stopped the run after the experiment
+                state was saved; ``fit(..., resume=True)`` continues it.
         """
         if self._records is not None:
             raise AlreadyFittedError("This AutoEstimator already holds a finished fit; create a "
@@ -303,15 +340,36 @@ class AutoEstimator:
             staged, epochs, metric, metric_mode, metric_threshold, n_sampling,
             search_space, search_alg, search_alg_params, scheduler, scheduler_params,
             mode, time_budget_s, verbose)
+        max_failures = _positive_int("max_failures", max_failures, allow=(-1, 0))
+        if not isinstance(retry_user_errors, bool):
+            raise InvalidTypeError(f"`retry_user_errors` must be a bool, but got "
+                                   f"{retry_user_errors!r}.")
+        check_resume(resume)
+        plan = dataclasses.replace(plan, retry_user_errors=retry_user_errors)
         name = self.name or time.strftime("zoo_tune_%Y%m%d-%H%M%S")
+        where = f"{self._storage.uri.rstrip('/')}/{name}"
+        action = decide(resume, read_meta(self._storage, name, META_FILE),
+                        _meta_core(plan, space), where)
+        if action == "load":
+            logger.info("%s holds this experiment, finished: loading it, not re-running it.",
+                        where)
+            self._open(self._storage, name, plan.metric, dict(space))
+            return self
         plan = self._read_data(plan, staged, name)
         # Rebinding drops the driver's cast copy of numpy data once it is in the object store.
         plan = self._ship(plan)
-        self._run(plan, space, searcher, sched, n_sampling, time_budget_s, verbose, name)
-        self._metric, self._search_space = plan.metric, dict(space)
-        self._records = read_trials(self._storage.filesystem, self._experiment_dir)
-        self._best = self._pick_best(self._records, plan.metric)
+        self._run(plan, space, searcher, sched, n_sampling, time_budget_s, verbose, name,
+                  max_failures=max_failures, restore=action == "resume")
+        self._open(self._storage, name, plan.metric, dict(space))
         return self
+
+    def _open(self, store: Any, name: str, metric: MetricSpec, space: dict[str, Any]) -> None:
+        """Read the experiment ``name`` under ``store`` back: trial table, best trial."""
+        self._experiment_dir = store.join(name)
+        self.experiment_path = f"{store.uri.rstrip('/')}/{name}"
+        self._metric, self._search_space = metric, space
+        self._records = read_trials(store.filesystem, self._experiment_dir)
+        self._best = self._pick_best(self._records, metric)
 
     def _validate(self, staged: Any, epochs: Any, metric: Any,
                   metric_mode: Any, metric_threshold: Any, n_sampling: Any, search_space: Any,
@@ -322,6 +380,8 @@ class AutoEstimator:
         from zoo_tune.search import create_search_alg
 
         if mode is not None:
+            check_mode(mode)
+            check_mode(metric_mode)
             if metric_mode is not None and metric_mode != mode:
                 raise InvalidInputError(f"`mode` is an alias of `metric_mode`; got both with "
                                         f"different values ({mode!r}, {metric_mode!r}).")
@@ -337,7 +397,18 @@ class AutoEstimator:
                                              not isinstance(metric_threshold, numbers.Real)):
             raise InvalidTypeError(f"`metric_threshold` must be a number, but got "
                                    f"{metric_threshold!r}.")
-        if verbose not in (0, 1, 2):
+        if metric_threshold is not None and not math.isfinite(metric_threshold):
+            raise InvalidInputError(f"`metric_threshold` must be finite, but got "
+                                    f"{metric_threshold!r}.")
+        if time_budget_s is not None:
+            if isinstance(time_budget_s, bool) or not isinstance(time_budget_s, numbers.Real):
+                raise InvalidTypeError(f"`time_budget_s` must be a number of seconds, but got "
+                                       f"{time_budget_s!r}.")
+            if not (math.isfinite(time_budget_s) and time_budget_s > 0):
+                raise InvalidInputError(f"`time_budget_s > 0` must hold (finite), but got "
+                                        f"time_budget_s={time_budget_s!r}.")
+        if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or \
+                verbose not in (0, 1, 2):
             raise InvalidInputError(f"`verbose` must be 0, 1 or 2, but got {verbose!r}.")
         if search_space is None:
             raise InvalidInputError("`search_space` is required: a dict such as "
@@ -353,7 +424,8 @@ class AutoEstimator:
         plan = TrialPlan(self.backend, staged.train, staged.validation, spec, epochs,
                          None if metric_threshold is None else float(metric_threshold),
                          max(1, int(self.resources_per_trial["cpu"])),
-                         checkpoint_every_epoch=_clones_trials(sched))
+                         checkpoint_every_epoch=_clones_trials(sched),
+                         keep_checkpoints=self.keep_checkpoints)
         return plan, search_space, searcher, sched
 
     def _read_data(self, plan: TrialPlan, staged: Any, name: str) -> TrialPlan:
@@ -377,50 +449,99 @@ class AutoEstimator:
                                    validation=prepare_input(plan.validation))
 
     def _run(self, plan: TrialPlan, space: Mapping[str, Any], searcher: Any, sched: Any,
-             n_sampling: int, time_budget_s: float | None, verbose: int, name: str) -> None:
+             n_sampling: int, time_budget_s: float | None, verbose: int, name: str, *,
+             max_failures: int, restore: bool) -> None:
         from ray import tune
 
+        from zoo_tune.estimator import _retry
+        from zoo_tune.estimator._interrupt import graceful_stop
+        from zoo_tune.estimator._restore import with_tolerant_restore
+
         ray_resources = {k: v for k, v in self.resources_per_trial.items() if v}
-        trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), ray_resources)
+        trainable = tune.with_resources(
+            with_tolerant_restore(tune.with_parameters(run_trial, plan=plan)), ray_resources)
         store = self._storage
         metric = plan.metric
-        _write_experiment_meta(store, name, plan, space)
-        callbacks: list[Any] = []
-        # Population based schedulers restore other trials' recent checkpoints: keep all.
-        if self.keep_checkpoints is not None and not plan.checkpoint_every_epoch:
-            from zoo_tune.estimator._pruner import CheckpointPruner
-
-            callbacks.append(CheckpointPruner(self.keep_checkpoints))
-        if verbose:
-            from zoo_tune.progress import ProgressCallback
-
-            total = hp_module.grid_size(space) * n_sampling if n_sampling > 0 else None
-            callbacks.append(ProgressCallback(metric.name, metric.mode, total))
-        tuner = tune.Tuner(
-            trainable,
-            param_space=hp_module.to_ray_space(space),
-            tune_config=tune.TuneConfig(
-                num_samples=n_sampling, search_alg=searcher, scheduler=sched,
-                reuse_actors=True, time_budget_s=time_budget_s,
-                trial_dirname_creator=_trial_dirname),
-            run_config=tune.RunConfig(
+        _write_experiment_meta(store, name, plan, space, finished=False)
+        _retry.install()
+        total = hp_module.grid_size(space) * n_sampling if n_sampling > 0 else None
+        if restore:
+            preserve_results(store.filesystem, store.join(name))
+            tuner = tune.Tuner.restore(store.join(name), trainable, resume_unfinished=True,
+                                       resume_errored=False, restart_errored=False,
+                                       param_space=hp_module.to_ray_space(space),
+                                       storage_filesystem=store.fs)
+            # Tuner.restore brings back the stored run config, searcher and scheduler; the
+            # callbacks and failure settings are this fit's (streams do not pickle).
+            run_config = tuner._local_tuner.get_run_config()
+            run_config.verbose = 1 if verbose == 2 else 0
+            run_config.failure_config = tune.FailureConfig(max_failures=max_failures)
+            run_config.callbacks = self._callbacks(
+                plan, tuner._local_tuner._tune_config.scheduler, metric, total, verbose)
+            logger.info("Resuming the experiment at %s/%s.", store.uri.rstrip("/"), name)
+        else:
+            run_config = tune.RunConfig(
                 name=name, storage_path=store.path, storage_filesystem=store.fs,
                 # verbose=1: zoo_tune's one-line progress; 2: Ray Tune's tables as well.
-                verbose=1 if verbose == 2 else 0, callbacks=callbacks,
+                verbose=1 if verbose == 2 else 0,
+                callbacks=self._callbacks(plan, sched, metric, total, verbose),
+                failure_config=tune.FailureConfig(max_failures=max_failures),
                 # The trial ends itself too; telling Tune lets it stop a finished trial before
                 # a scheduler acts on its last result (PBT would otherwise clone into it).
                 stop=functools.partial(_finished, plan.epochs, metric.name, metric.mode,
                                        plan.threshold),
                 # Ray keeps every checkpoint (num_to_keep forces an experiment snapshot per
-                # checkpoint); CheckpointPruner trims each ended trial to keep_checkpoints.
+                # checkpoint); each trial deletes its own superseded ones (_checkpoints).
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=None, checkpoint_score_attribute=metric.name,
-                    checkpoint_score_order=metric.mode),
-                failure_config=tune.FailureConfig(max_failures=0)),
-        )
-        tuner.fit()
+                    checkpoint_score_order=metric.mode))
+            tuner = tune.Tuner(
+                trainable, param_space=hp_module.to_ray_space(space),
+                tune_config=tune.TuneConfig(
+                    num_samples=n_sampling, search_alg=searcher, scheduler=sched,
+                    reuse_actors=True, time_budget_s=time_budget_s,
+                    trial_dirname_creator=_trial_dirname),
+                run_config=run_config)
+        with graceful_stop() as stop:
+            try:
+                tuner.fit()
+            except StorageUnavailableError:
+                from zoo_tune.cluster import stop_context
+
+                stop_context()
+                raise
         self._experiment_dir = store.join(name)
         self.experiment_path = f"{store.uri.rstrip('/')}/{name}"
+        if stop.signum is not None:
+            from zoo_tune.cluster import stop_context
+
+            stop_context()
+            raise FitInterruptedError(
+                f"fit stopped by {stop.name}: the trials were stopped and the experiment "
+                f"state saved at {self.experiment_path}; run the same fit with "
+                f"name={name!r} (resume='auto' or True) to continue it.", stop.signum)
+        _write_experiment_meta(store, name, plan, space, finished=True)
+
+    def _callbacks(self, plan: TrialPlan, sched: Any, metric: MetricSpec, total: int | None,
+                   verbose: int) -> list[Any]:
+        """The Tune callbacks of a run; the first one keeps the scheduler's state."""
+        from zoo_tune.estimator._scheduler_state import SchedulerState
+
+        callbacks: list[Any] = [SchedulerState(sched)]
+        watched = getattr(getattr(self._storage.fs, "handler", None), "uri", None)
+        if watched:  # bounded storage (hdfs://): end the run on a long outage
+            from zoo_tune.estimator._watch import StorageWatch
+
+            callbacks.append(StorageWatch(watched))
+        if plan.prunes:  # the last epoch's pruning: Tune stops a trial inside its report
+            from zoo_tune.estimator._pruner import CheckpointPruner
+
+            callbacks.append(CheckpointPruner(plan.keep_checkpoints))
+        if verbose:
+            from zoo_tune.progress import ProgressCallback
+
+            callbacks.append(ProgressCallback(metric.name, metric.mode, total))
+        return callbacks
 
     @staticmethod
     def _pick_best(records: list[TrialRecord], metric: MetricSpec) -> TrialRecord:
@@ -465,10 +586,7 @@ class AutoEstimator:
         state = cloudpickle.loads(store.read_bytes(STATE_FILE))
         parent, name = store.uri.rstrip("/").rsplit("/", 1)
         est = cls(state["backend"], logs_dir=parent, name=name)
-        est._metric, est._search_space = state["metric"], state["space"]
-        est._records = read_trials(store.filesystem, store.path)
-        est._best = cls._pick_best(est._records, state["metric"])
-        est._experiment_dir, est.experiment_path = store.path, store.uri
+        est._open(resolve_storage(parent), name, state["metric"], state["space"])
         return est
 
     def _require_fit(self, what: str) -> None:

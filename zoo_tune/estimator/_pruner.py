@@ -1,52 +1,35 @@
-"""Keep each trial's best checkpoints without Ray Tune's forced experiment snapshots.
+"""Tidy a trial's checkpoints once it has ended.
 
-Ray Tune's ``CheckpointConfig(num_to_keep=k)`` snapshots the whole experiment state whenever
-a trial has checkpointed ``k`` times since the last snapshot: with ``k=1`` that is every
-checkpoint, which costs more than a small trial itself (bench/README.md). zoo_tune's trials
-checkpoint only epochs that improve their metric, so a trial's checkpoints are in order of
-quality and its ``k`` newest are its ``k`` best: this callback deletes the older ones when
-the trial ends, and Ray keeps them all meanwhile (``num_to_keep=None``).
+A running trial deletes its own superseded checkpoints after each epoch
+(:mod:`._checkpoints`), but Ray Tune stops a trial inside its last ``report`` (the run's
+stopper, a scheduler stopping it early), so the last epoch's pruning happens here, on the
+driver, with the same rule: the ``keep`` best epochs and the newest stay.
 """
 
 from __future__ import annotations
 
-import logging
-import posixpath
 from typing import Any
 
 from ray.tune import Callback
 
-logger = logging.getLogger(__name__)
+from zoo_tune.estimator._checkpoints import delete, list_kept, superseded
 
 
 class CheckpointPruner(Callback):
-    """Delete all but a trial's ``keep`` newest checkpoints once the trial has ended.
+    """Keep an ended trial's ``keep`` best checkpoints (``None``: every improving one) and
+    its newest.
 
     Args:
-        keep: Checkpoints to keep per trial (at least 1).
+        keep: Best-epoch checkpoints to keep per trial.
     """
 
-    def __init__(self, keep: int) -> None:
+    def __init__(self, keep: int | None) -> None:
         self.keep = keep
 
     def _prune(self, trial: Any) -> None:
-        import pyarrow.fs
-
         storage = trial.storage
-        fs, folder = storage.storage_filesystem, storage.trial_fs_path
-        try:
-            infos = fs.get_file_info(pyarrow.fs.FileSelector(folder))
-        except (OSError, RuntimeError):  # nothing written yet
-            return
-        checkpoints = sorted(i.base_name for i in infos
-                             if i.type == pyarrow.fs.FileType.Directory
-                             and i.base_name.startswith("checkpoint_"))
-        for name in checkpoints[:-self.keep]:
-            try:
-                fs.delete_dir(posixpath.join(folder, name))
-            except (OSError, RuntimeError) as err:
-                logger.warning("Could not delete superseded checkpoint %s/%s: %s", folder,
-                               name, err)
+        fs = storage.storage_filesystem
+        delete(fs, superseded(list_kept(fs, storage.trial_fs_path), self.keep))
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any,
                           **info: Any) -> None:

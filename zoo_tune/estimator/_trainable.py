@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import math
+import posixpath
 import tempfile
+import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from zoo_tune.data import TrialInput
+from zoo_tune.data import CreatorInput, TrialInput
+from zoo_tune.errors import UserCodeError
 from zoo_tune.estimator._backend import Backend, materialize
+from zoo_tune.estimator._checkpoints import (
+    Kept,
+    delete,
+    list_kept,
+    read_progress,
+    superseded,
+    write_progress,
+)
 from zoo_tune.metrics import MetricSpec
 
 #: Result key holding the 1-based epoch number of a report.
@@ -28,8 +42,11 @@ class TrialPlan:
         epochs: Epochs per trial.
         threshold: Stop the trial once the metric reaches this value.
         cpus: CPUs per trial, used as the framework's thread count.
-        checkpoint_every_epoch: Checkpoint each epoch, not only improving ones: population
-            based schedulers clone a trial from its latest state.
+        checkpoint_every_epoch: Keep every epoch's checkpoint (population based schedulers
+            clone a trial from another's recent state): nothing is pruned.
+        keep_checkpoints: Best-epoch checkpoints kept per trial (``None``: every improving
+            epoch's), besides the newest while the trial runs.
+        retry_user_errors: Let Ray Tune retry exceptions of the user's code too.
     """
 
     backend: Backend
@@ -40,6 +57,13 @@ class TrialPlan:
     threshold: float | None
     cpus: int
     checkpoint_every_epoch: bool = False
+    keep_checkpoints: int | None = 1
+    retry_user_errors: bool = False
+
+    @property
+    def prunes(self) -> bool:
+        """Whether trials delete their superseded checkpoints."""
+        return not self.checkpoint_every_epoch
 
 
 def improves(value: float, best: float | None, mode: str) -> bool:
@@ -57,58 +81,125 @@ def reached(value: float, threshold: float | None, mode: str) -> bool:
 
 
 def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
-    """Train ``plan.epochs`` epochs, report the metric each epoch, checkpoint improvements.
+    """Train ``plan.epochs`` epochs, report the metric each epoch, keep a resumable state.
 
-    Only epochs that improve the trial's best metric write a checkpoint (every epoch under
-    population based training), so the kept checkpoint is always the best epoch's. A
-    checkpoint handed back by a scheduler (PBT cloning a better trial) is restored first,
-    with this trial's own, possibly perturbed, hyper-parameters; training resumes after its
-    epoch.
+    Every epoch writes a checkpoint, so a retried trial (lost worker, node, executor or
+    failed write) or a resumed run continues from the newest one; older ones that are not
+    among the ``plan.keep_checkpoints`` best epochs are deleted once a newer one is on storage
+    (:mod:`zoo_tune.estimator._checkpoints`). A checkpoint handed back by a scheduler (PBT
+    cloning a better trial) is restored the same way, with this trial's own, possibly
+    perturbed, hyper-parameters; training resumes after its epoch.
+
+    An exception from the user's code (creators, forward pass, loss, metric) is raised as
+    :class:`UserCodeError` unless ``plan.retry_user_errors``: it is deterministic, so Ray
+    Tune does not retry it (:mod:`zoo_tune.estimator._retry`).
     """
     from ray import tune
 
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
     backend, metric = plan.backend, plan.metric
+    user = functools.partial(user_code, retry=plan.retry_user_errors)
     backend.set_threads(plan.cpus)
-    state = backend.build(config)
-    train = materialize(plan.train, config)
-    val = train if plan.validation is None else materialize(plan.validation, config)
-    start, best = 0, None
+    with user("model, optimizer or loss creator"):
+        state = backend.build(config)
+    train = _materialize(plan.train, config, user)
+    val = train if plan.validation is None else _materialize(plan.validation, config, user)
+    start, best, kept, history = 0, None, [], []
     resumed = tune.get_checkpoint()
+    if plan.prunes:  # this trial's own checkpoints (PBT hands over other trials')
+        resumed, kept = _newest_on_storage(resumed)
     if resumed is not None:
         with resumed.as_directory() as directory:
             backend.restore(state, directory)
-            start, best = _read_progress(directory)
+            progress = read_progress(directory)
+        start, best = int(progress["epoch"]), progress["best"]
+        history = [list(h) for h in progress.get("history", [])]
+        value = progress.get("value")
+        if start >= plan.epochs or (value is not None and
+                                    reached(float(value), plan.threshold, metric.mode)):
+            # It had finished before the driver was lost: report its last epoch again (no
+            # training) so the searcher and scheduler see its result.
+            tune.report({metric.name: value, EPOCH_KEY: start, "training_iteration": start})
+            return
     for epoch in range(start + 1, plan.epochs + 1):
-        backend.train_epoch(state, train, config)
-        value = backend.evaluate(state, val, config, metric)
-        result = {metric.name: value, EPOCH_KEY: epoch}
+        with user("training step (forward pass, loss or optimizer)"):
+            backend.train_epoch(state, train, config)
+        with user("evaluation (forward pass or metric)"):
+            value = backend.evaluate(state, val, config, metric)
+        # training_iteration = epoch, also after resuming from a newer checkpoint than the
+        # one Ray Tune's last snapshot knew: schedulers and the stopper count epochs.
+        result = {metric.name: value, EPOCH_KEY: epoch, "training_iteration": epoch}
         improved = improves(value, best, metric.mode)
         if improved:
             best = value
-        if improved or plan.checkpoint_every_epoch:
-            with tempfile.TemporaryDirectory(prefix="zoo_tune_ckpt_") as directory:
-                backend.save(state, directory)
-                _write_progress(directory, epoch, value if best is None else best)
-                tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
-        else:
-            tune.report(result)
+        history = [h for h in history if h[0] < epoch] + [[epoch, value]]
+        with tempfile.TemporaryDirectory(prefix="zoo_tune_ckpt_") as directory:
+            backend.save(state, directory)
+            write_progress(directory, epoch, value, best, improved, history, metric.name,
+                           config)
+            tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
+        saved = tune.get_checkpoint()
+        if plan.prunes and saved is not None:
+            kept.append(Kept(saved.path, epoch, value, improved))
+            gone = superseded(kept, plan.keep_checkpoints)
+            delete(saved.filesystem, gone)
+            kept = [k for k in kept if k not in gone]
         if reached(value, plan.threshold, metric.mode):
             return
 
 
-_PROGRESS = "progress.txt"
-
-
-def _write_progress(directory: str, epoch: int, best: float) -> None:
-    with open(f"{directory}/{_PROGRESS}", "w", encoding="utf-8") as f:
-        f.write(f"{epoch} {best!r}")
-
-
-def _read_progress(directory: str) -> tuple[int, float | None]:
+def _trial_storage() -> tuple[Any, str | None]:
+    """``(filesystem, trial folder)`` of the running trial, from Ray's session."""
     try:
-        with open(f"{directory}/{_PROGRESS}", encoding="utf-8") as f:
-            epoch, best = f.read().split()
-        return int(epoch), float(best)
-    except FileNotFoundError:
-        return 0, None
+        from ray.train._internal.session import get_session
+
+        storage = get_session().storage
+        return storage.storage_filesystem, storage.trial_fs_path
+    except (ImportError, AttributeError):  # Ray's private names moved: Ray's checkpoint only
+        return None, None
+
+
+def _newest_on_storage(given: Any) -> tuple[Any, list[Kept]]:
+    """The newest of this trial's checkpoints on storage (else ``given``), and all of them.
+
+    Ray Tune restores the checkpoint its newest experiment snapshot names, or none; a driver
+    killed between snapshots leaves newer ones on storage (and the named one may be pruned).
+    """
+    from ray import tune
+
+    if given is not None:
+        fs, folder = given.filesystem, posixpath.dirname(given.path.rstrip("/"))
+    else:
+        fs, folder = _trial_storage()
+    if folder is None:
+        return given, []
+    kept = list_kept(fs, folder)
+    if not kept or (given is not None and kept[-1].path.rstrip("/") == given.path.rstrip("/")):
+        return given, kept
+    return tune.Checkpoint(kept[-1].path, filesystem=fs), kept
+
+
+def _materialize(trial_input: TrialInput, config: dict[str, Any], user: Any) -> Any:
+    """:func:`materialize`; a creator's exception is the user's, a storage read's is not."""
+    if isinstance(trial_input, CreatorInput):
+        with user("data creator"):
+            return materialize(trial_input, config)
+    return materialize(trial_input, config)
+
+
+@contextlib.contextmanager
+def user_code(what: str, retry: bool = False) -> Iterator[None]:
+    """Raise an exception of the user's code inside this block as :class:`UserCodeError`.
+
+    Args:
+        what: Which part of the user's code runs here, for the message.
+        retry: Re-raise the exception unchanged instead, so Ray Tune retries it like a
+            lost worker (``fit(retry_user_errors=True)``).
+    """
+    try:
+        yield
+    except Exception as err:
+        if retry or isinstance(err, UserCodeError):
+            raise
+        raise UserCodeError(f"The {what} raised {type(err).__name__}: {err}\n"
+                            f"{traceback.format_exc()}") from err

@@ -1,0 +1,58 @@
+"""A tuning script run as its own driver process by the resume and stop tests.
+
+    python tests/faults/_job.py LOGS_DIR RECORD_DIR RUN_ID
+
+4 trials (grid over tags a-d) x 4 epochs, one CPU each; every epoch appends
+"<RUN_ID> <pid>" to RECORD_DIR/epochs_<tag>. The trial table goes to stdout as JSON.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from torch import nn
+
+from zoo_tune import AutoEstimator, hp, init_context, stop_context
+
+_TAG: dict[str, str] = {}
+
+
+def make_model(config):
+    _TAG["tag"] = config["tag"]
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def slow_accuracy(y_true, y_pred, record_dir, run_id):
+    with open(os.path.join(record_dir, f"epochs_{_TAG.get('tag', 'driver')}"), "a") as f:
+        f.write(f"{run_id}:{os.getpid()}\n")
+    time.sleep(0.5)
+    return float((np.asarray(y_pred).argmax(1) == y_true).mean())
+
+
+def main(logs_dir: str, record_dir: str, run_id: str) -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=300)
+    x = (np.eye(4)[y] * 2 + rng.normal(scale=0.6, size=(300, 4))).astype(np.float32)
+    metric = functools.partial(slow_accuracy, record_dir=record_dir, run_id=run_id)
+    metric.__name__ = "acc"
+    init_context(cluster_mode="local", cores=2, object_store_memory=200 * 1024**2)
+    est = AutoEstimator.from_torch(model_creator=make_model, optimizer="Adam",
+                                   loss="CrossEntropyLoss", logs_dir=logs_dir, name="resumable",
+                                   resources_per_trial={"cpu": 1})
+    est.fit((x[:240], y[:240]), validation_data=(x[240:], y[240:]), epochs=4, metric=metric,
+            metric_mode="max", verbose=1,
+            search_space={"tag": hp.grid_search(["a", "b", "c", "d"]), "lr": 0.01})
+    table = est.get_trial_table()
+    print(json.dumps([{"tag": r["config/tag"], "status": r["status"], "epochs": r["epochs"],
+                       "history": r["acc_history"], "failures": int(r["failures"])}
+                      for _, r in table.iterrows()]))
+    stop_context()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

@@ -1,0 +1,150 @@
+"""A killed or stopped driver: running the same script again continues the experiment."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+JOB = Path(__file__).with_name("_job.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.timeout(420)
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text().split()
+    except FileNotFoundError:
+        return []
+
+
+def _start(logs_dir: str, record: Path, run_id: str) -> subprocess.Popen:
+    record.mkdir(exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.Popen([sys.executable, str(JOB), logs_dir, str(record), run_id],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=str(ROOT))
+
+
+def _wait_for(predicate, timeout_s: float, what: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the job exited ({proc.returncode}) before {what}:\n"
+                        f"{proc.stderr.read()[-3000:]}")
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _tree(proc: subprocess.Popen) -> list[psutil.Process]:
+    parent = psutil.Process(proc.pid)
+    return [parent, *parent.children(recursive=True)]
+
+
+def _finish(proc: subprocess.Popen, timeout_s: float = 240) -> list[dict]:
+    out, err = proc.communicate(timeout=timeout_s)
+    assert proc.returncode == 0, err[-4000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _assert_complete(table: list[dict]) -> None:
+    assert sorted(r["tag"] for r in table) == ["a", "b", "c", "d"]
+    assert all(r["status"] == "TERMINATED" for r in table), table
+    assert all(r["epochs"] == 4 and len(r["history"]) == 4 for r in table), table
+
+
+def _first_two_finished(record: Path) -> bool:
+    """Two trials ran 4 epochs and all four have started: with one CPU per trial and two
+    CPUs, the last two start only once the first two have ended (checkpoints written)."""
+    done = [t for t in "abcd" if len(_lines(record / f"epochs_{t}")) >= 4]
+    started = [t for t in "abcd" if _lines(record / f"epochs_{t}")]
+    return len(done) >= 2 and len(started) == 4
+
+
+def _kill_driver_and_ray(logs_dir: str, tmp_path: Path) -> Path:
+    record = tmp_path / "record"
+    first = _start(logs_dir, record, "1")
+    _wait_for(lambda: _first_two_finished(record), 180, "two finished trials", first)
+    tree = _tree(first)
+    for p in tree:  # the driver and the Ray it started (GCS, raylet, workers)
+        try:
+            p.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(tree, timeout=30)
+    first.communicate(timeout=30)
+    return record
+
+
+def _check_resumed(record: Path, table: list[dict]) -> None:
+    _assert_complete(table)
+    runs = {t: [line.split(":")[0] for line in _lines(record / f"epochs_{t}")] for t in "abcd"}
+    finished_first = [t for t, r in runs.items() if r.count("1") >= 4]
+    assert len(finished_first) >= 2, runs
+    for t in finished_first:  # finished trials ran no epoch in the second run
+        assert "2" not in runs[t], runs
+    # Interrupted trials went on from their newest checkpoint: at most one epoch redone.
+    assert all(len(r) <= 4 + 1 for r in runs.values()), runs
+
+
+def test_killed_driver_resumes_on_local_disk(tmp_path):
+    logs = str(tmp_path / "logs")
+    record = _kill_driver_and_ray(logs, tmp_path)
+    _check_resumed(record, _finish(_start(logs, record, "2")))
+
+
+@pytest.mark.slow
+@pytest.mark.hdfs
+def test_killed_driver_resumes_on_hdfs(tmp_path, hdfs_cluster):
+    uri, _ = hdfs_cluster
+    logs = f"{uri}/user/zt/resume_{os.getpid()}"
+    record = _kill_driver_and_ray(logs, tmp_path)
+    _check_resumed(record, _finish(_start(logs, record, "2")))
+
+
+def test_sigterm_saves_stops_everything_and_resumes(tmp_path):
+    logs = str(tmp_path / "logs")
+    record = tmp_path / "record"
+    first = _start(logs, record, "1")
+    _wait_for(lambda: len(_lines(record / "epochs_a")) >= 2, 180, "trial a's 2nd epoch", first)
+    tree = _tree(first)
+    sent = time.time()
+    first.send_signal(signal.SIGTERM)
+    _, err = first.communicate(timeout=60)
+    took = time.time() - sent
+    assert first.returncode != 0
+    assert "FitInterruptedError" in err and "SIGTERM" in err, err[-3000:]
+    assert took < 30, took
+    # A final snapshot reached storage after the signal ...
+    states = sorted((tmp_path / "logs" / "resumable").glob("experiment_state-*.json"))
+    assert states and states[-1].stat().st_mtime >= sent - 1
+    # ... and no process of the run is left (driver, GCS, raylet, workers).
+    _, alive = psutil.wait_procs(tree, timeout=15)
+    assert not alive, [p.info for p in alive] if alive else None
+    table = _finish(_start(logs, record, "2"))
+    _assert_complete(table)
+    runs = {t: [line.split(":")[0] for line in _lines(record / f"epochs_{t}")] for t in "abcd"}
+    assert all(len(r) <= 4 + 1 for r in runs.values()), runs
+
+
+def test_finished_experiment_is_loaded_not_rerun(tmp_path):
+    logs = str(tmp_path / "logs")
+    record = tmp_path / "record"
+    first = _finish(_start(logs, record, "1"))
+    _assert_complete(first)
+    second = _finish(_start(logs, record, "2"))
+    assert second == first
+    assert all(":" in line and line.startswith("1:")
+               for t in "abcd" for line in _lines(record / f"epochs_{t}"))
