@@ -67,7 +67,10 @@ def main() -> None:
     try:
         est = AutoEstimator.from_torch(model_creator=model_creator, optimizer="Adam",
                                        loss=nn.NLLLoss(), logs_dir=args.logs_dir,
-                                       resources_per_trial={"cpu": 1}, name="digits_cnn")
+                                       resources_per_trial={"cpu": 1},
+                                       # a fixed name: running again resumes or loads it
+                                       name="digits_cnn_smoke" if args.smoke_test
+                                       else "digits_cnn")
         search_space = {
             "channels": hp.choice([8, 16]),
             "hidden": hp.choice([32, 64]),

@@ -40,4 +40,4 @@ def test_example_smoke_run(tmp_path):
                          "--logs-dir", str(tmp_path / "logs")], tmp_path)
     accuracy = float(re.search(r"best validation accuracy: ([0-9.]+)", output).group(1))
     assert 0.1 < accuracy <= 1.0  # one epoch, two trials: trained, not necessarily tuned
-    assert (tmp_path / "logs" / "digits_cnn").is_dir()
+    assert (tmp_path / "logs" / "digits_cnn_smoke").is_dir()
