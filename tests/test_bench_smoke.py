@@ -197,3 +197,14 @@ def test_spark_peers(spark_outputs, contender):
     assert sum(phases[p] for p in top) <= row["startup_s"] + 1e-6
     if contender != "zoo_tune":
         assert 1 <= row["executor_pids"] <= n
+
+
+@pytest.mark.timeout(420)
+def test_chaos(tmp_path):
+    """bench/chaos.py --smoke, on its own (two drivers side by side): one worker SIGKILLed."""
+    outputs = run_at_once({"chaos": ["chaos.py", "--smoke"]}, tmp_path, {}, 360)
+    result = _result(outputs, "chaos")
+    faulty = result["runs"]["faulty"]
+    assert faulty["faults"]["kill"] == 1 and faulty["retries"] == 1, faulty
+    assert result["summary"]["all_complete"] is True, result["summary"]
+    assert result["summary"]["processes_left"] == [], result["summary"]
