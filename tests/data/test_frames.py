@@ -187,7 +187,7 @@ def bad_frames(spark):
         "bad cols type": (good, None, {"feature_cols": [1], "label_cols": ["y"]},
                           InvalidTypeError, "items must be column names"),
         "budget": (good, None, {"feature_cols": ["x"], "label_cols": ["y"],
-                                "driver_budget_mb": -1}, InvalidTypeError, "MiB >= 0"),
+                                "driver_budget_mb": -1}, InvalidInputError, "MiB >= 0"),
     }
 
 

@@ -16,17 +16,19 @@ from tests.faults.test_resume import _assert_complete, _finish, _lines, _start, 
 pytestmark = [pytest.mark.slow, pytest.mark.hdfs, pytest.mark.timeout(480)]
 
 
-def _namenode(conf_dir: str) -> int:
-    return int((Path(conf_dir).parent / "namenode.pid").read_text())
+def _job_at_trial_a_epoch(hdfs_cluster, tmp_path, label: str, epoch: int):
+    """The job on HDFS, once trial a logged ``epoch`` epochs: (job, logs URI, NameNode pid)."""
+    uri, conf = hdfs_cluster
+    logs = f"{uri}/user/zt/outage_{label}_{os.getpid()}"
+    record = tmp_path / "record"
+    job = _start(logs, record, "1")
+    _wait_for(lambda: len(_lines(record / "epochs_a")) >= epoch, 180,
+              f"trial a's epoch {epoch}", job)
+    return job, logs, int((Path(conf).parent / "namenode.pid").read_text())
 
 
 def test_namenode_frozen_for_20_s_is_ridden_out(tmp_path, hdfs_cluster):
-    uri, conf = hdfs_cluster
-    logs = f"{uri}/user/zt/outage_short_{os.getpid()}"
-    record = tmp_path / "record"
-    job = _start(logs, record, "1")
-    _wait_for(lambda: len(_lines(record / "epochs_a")) >= 2, 180, "trial a's 2nd epoch", job)
-    namenode = _namenode(conf)
+    job, _, namenode = _job_at_trial_a_epoch(hdfs_cluster, tmp_path, "short", 2)
     os.kill(namenode, signal.SIGSTOP)
     try:
         time.sleep(20)
@@ -38,14 +40,9 @@ def test_namenode_frozen_for_20_s_is_ridden_out(tmp_path, hdfs_cluster):
 def test_namenode_frozen_for_good_ends_fit_with_a_clear_error(tmp_path, hdfs_cluster):
     from zoo_tune import AutoEstimator
 
-    uri, conf = hdfs_cluster
-    logs = f"{uri}/user/zt/outage_long_{os.getpid()}"
-    record = tmp_path / "record"
-    job = _start(logs, record, "1")
     # Trial a's 3rd epoch runs once its 2nd epoch's checkpoint is on HDFS.
-    _wait_for(lambda: len(_lines(record / "epochs_a")) >= 3, 180, "trial a's 3rd epoch", job)
+    job, logs, namenode = _job_at_trial_a_epoch(hdfs_cluster, tmp_path, "long", 3)
     tree = _tree(job)
-    namenode = _namenode(conf)
     os.kill(namenode, signal.SIGSTOP)
     stopped = time.monotonic()
     try:
