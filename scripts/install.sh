@@ -11,6 +11,7 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
   "$venv/bin/pip" install --quiet --upgrade pip setuptools wheel
 fi
-# torch==2.13.0 is pinned in setup.py: a CPU wheel, never a multi-GB CUDA build.
+# torch==2.13.0 is pinned in setup.py. PyPI has no CPU-only wheel of it: pip takes the CUDA build
+# (~3 GB of nvidia-*/cuda-* wheels and triton), which runs on the CPU as well.
 "$venv/bin/pip" install --quiet -e "$root[$extras]"
 echo "zoo_tune installed in $venv (extras: $extras)"

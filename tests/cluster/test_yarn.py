@@ -222,7 +222,9 @@ def test_pack_env_archive_holds_a_working_environment(env_archive, tmp_path):
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["exe"] == str(env / "bin" / "python") and got["prefix"] == str(env)
     assert all(f.startswith(f"{env}/{site}/") for f in got["files"]), got["files"]
-    assert os.path.getsize(path) < 1.5e9 and pack_s < 600
+    # PyPI's torch brings ~2.7 GB of CUDA libraries it loads on import (GPU or not): bounded,
+    # not small.
+    assert os.path.getsize(path) < 4.0e9 and pack_s < 600
 
 
 STANDALONE_ARCHIVE_FIT = """

@@ -15,7 +15,7 @@ from zoo_tune.cluster._context import (
     init_context,
     stop_context,
 )
-from zoo_tune.cluster._pack import pack_env
+from zoo_tune.cluster._pack import GPU_ONLY, pack_env
 from zoo_tune.cluster._resources import check_fits_a_node, normalize_resources
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "ClusterContext",
     "check_fits_a_node",
     "normalize_resources",
+    "GPU_ONLY",
     "pack_env",
     "current_context",
     "ensure_ray",

@@ -40,6 +40,13 @@ from pathlib import Path
 
 from zoo_tune.errors import InvalidInputError, missing_dependency
 
+#: ``exclude=`` patterns for CPU-only nodes: triton (~0.7 GB), which compiles GPU kernels and
+#: which torch's CPU paths never import (checked with torch 2.13.0: models, losses and every
+#: optimizer). The ``nvidia-*`` wheels (~2.7 GB) must stay: PyPI's torch 2.13.0 is a CUDA build
+#: and loads cuBLAS and friends when it is imported, GPU or not.
+GPU_ONLY = tuple(f"lib/*/site-packages/{name}{tail}"
+                 for name in ("triton", "triton-*") for tail in ("", "/*"))
+
 logger = logging.getLogger(__name__)
 
 #: Where :func:`pack_env` keeps archives when no ``output`` is given.
@@ -191,6 +198,7 @@ def pack_env(
         prefix: The venv to pack (default ``sys.prefix``, the running one).
         exclude: Glob patterns (relative to the venv, e.g. ``"lib/*/site-packages/tensorflow*"``)
             of files to leave out; packages the trials do not import make the archive smaller.
+            :data:`GPU_ONLY` leaves out triton for CPU-only nodes.
         python_prefix: Where the base Python lives on the nodes, if not where it lives here
             (venv-pack links ``bin/python`` to it instead of copying it).
         compress_level: gzip level, 0-9 (default 1: fast; a venv of wheels barely shrinks more).
