@@ -111,6 +111,36 @@ def _json_rows(text: str | None) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (text or "").splitlines() if line.strip()]
 
 
+def is_complete(fs: Any, checkpoint: str, progress: dict[str, Any]) -> bool:
+    """Whether every file ``progress["files"]`` lists is in ``checkpoint`` at its size.
+
+    A checkpoint folder is uploaded file by file; a write cut short (a DataNode lost, the
+    storage gone) leaves one that must not be loaded. Folders written before zoo_tune
+    recorded ``files`` count as complete.
+    """
+    import pyarrow.fs
+
+    files = progress.get("files")
+    if not files:
+        return True
+    try:
+        infos = fs.get_file_info([posixpath.join(checkpoint, n) for n in sorted(files)])
+    except (OSError, RuntimeError):
+        return False
+    return all(i.type == pyarrow.fs.FileType.File and i.size == files[i.base_name]
+               for i in infos)
+
+
+def _complete_folder(fs: Any, checkpoint: str) -> bool:
+    text = _read_text(fs, posixpath.join(checkpoint, PROGRESS_FILE))
+    if text is None:  # not zoo_tune's, or from before it wrote one: Ray's own rows decide
+        return True
+    try:
+        return is_complete(fs, checkpoint, json.loads(text))
+    except ValueError:  # the progress file itself was cut short
+        return False
+
+
 def _newest_progress(fs: Any, folder: str, kept: list[str]) -> dict[str, Any]:
     """The :data:`PROGRESS_FILE` of the trial's newest checkpoint, or ``{}``."""
     if not kept:
@@ -196,8 +226,10 @@ def read_trial(fs: Any, folder: str, state: dict[str, Any] | None = None) -> Tri
     previous = sorted(i.path for i in infos if i.type == pyarrow.fs.FileType.File
                       and i.base_name.startswith(PREVIOUS_RESULTS.split("{")[0]))
     rows = [r for p in previous for r in _json_rows(_read_text(fs, p))] + rows
-    kept = sorted(i.base_name for i in infos if i.type == pyarrow.fs.FileType.Directory
-                  and i.base_name.startswith("checkpoint_"))
+    kept = [name for name in sorted(i.base_name for i in infos
+                                    if i.type == pyarrow.fs.FileType.Directory
+                                    and i.base_name.startswith("checkpoint_"))
+            if _complete_folder(fs, posixpath.join(folder, name))]
     checkpoints = {r["checkpoint_dir_name"]: r for r in rows
                    if r.get("checkpoint_dir_name") in kept}
     progress = _newest_progress(fs, folder, kept)
@@ -240,14 +272,19 @@ def read_trial_states(fs: Any, experiment: str) -> dict[str, dict[str, Any]]:
         return {}
 
 
-def read_trials(fs: Any, experiment: str) -> list[TrialRecord]:
-    """Every trial folder under the experiment folder ``experiment``, sorted by trial id."""
+def read_trials(fs: Any, experiment: str,
+                states: dict[str, dict[str, Any]] | None = None) -> list[TrialRecord]:
+    """Every trial folder under the experiment folder ``experiment``, sorted by trial id.
+
+    ``states`` (``trial_id -> {"status", "num_failures"}``, from the run that just ended)
+    overrule Ray Tune's newest experiment snapshot.
+    """
     import pyarrow.fs
 
     infos = fs.get_file_info(pyarrow.fs.FileSelector(experiment))
     folders = sorted(i.path for i in infos if i.type == pyarrow.fs.FileType.Directory
                      and i.base_name.startswith(TRIAL_PREFIX))
-    states = read_trial_states(fs, experiment)
+    states = {**read_trial_states(fs, experiment), **(states or {})}
     return [read_trial(fs, folder, states.get(posixpath.basename(folder)[len(TRIAL_PREFIX):]))
             for folder in folders]
 

@@ -91,10 +91,11 @@ def _kill_driver_and_ray(logs_dir: str, tmp_path: Path) -> Path:
 def _check_resumed(record: Path, table: list[dict]) -> None:
     _assert_complete(table)
     runs = {t: [line.split(":")[0] for line in _lines(record / f"epochs_{t}")] for t in "abcd"}
-    finished_first = [t for t, r in runs.items() if r.count("1") >= 4]
+    # The first two trials had ended (the last two had started in their slots), so they
+    # ran no epoch in the second run. A third may have logged its 4th epoch just before the
+    # kill, its last checkpoint not yet written: it may redo that one epoch.
+    finished_first = [t for t, r in runs.items() if r.count("1") >= 4 and "2" not in r]
     assert len(finished_first) >= 2, runs
-    for t in finished_first:  # finished trials ran no epoch in the second run
-        assert "2" not in runs[t], runs
     # Interrupted trials went on from their newest checkpoint: at most one epoch redone.
     assert all(len(r) <= 4 + 1 for r in runs.values()), runs
 

@@ -360,15 +360,20 @@ class AutoEstimator:
         plan = self._ship(plan)
         self._run(plan, space, searcher, sched, n_sampling, time_budget_s, verbose, name,
                   max_failures=max_failures, restore=action == "resume")
-        self._open(self._storage, name, plan.metric, dict(space))
+        self._open(self._storage, name, plan.metric, dict(space), self._final.states)
         return self
 
-    def _open(self, store: Any, name: str, metric: MetricSpec, space: dict[str, Any]) -> None:
-        """Read the experiment ``name`` under ``store`` back: trial table, best trial."""
+    def _open(self, store: Any, name: str, metric: MetricSpec, space: dict[str, Any],
+              states: dict[str, dict[str, Any]] | None = None) -> None:
+        """Read the experiment ``name`` under ``store`` back: trial table, best trial.
+
+        ``states``: the trials' final status and failures from this process's Ray Tune
+        run, which overrule the experiment snapshot's.
+        """
         self._experiment_dir = store.join(name)
         self.experiment_path = f"{store.uri.rstrip('/')}/{name}"
         self._metric, self._search_space = metric, space
-        self._records = read_trials(store.filesystem, self._experiment_dir)
+        self._records = read_trials(store.filesystem, self._experiment_dir, states)
         self._best = self._pick_best(self._records, metric)
 
     def _validate(self, staged: Any, epochs: Any, metric: Any,
@@ -525,9 +530,11 @@ class AutoEstimator:
     def _callbacks(self, plan: TrialPlan, sched: Any, metric: MetricSpec, total: int | None,
                    verbose: int) -> list[Any]:
         """The Tune callbacks of a run; the first one keeps the scheduler's state."""
+        from zoo_tune.estimator._final_states import FinalStates
         from zoo_tune.estimator._scheduler_state import SchedulerState
 
-        callbacks: list[Any] = [SchedulerState(sched)]
+        self._final = FinalStates()
+        callbacks: list[Any] = [SchedulerState(sched), self._final]
         watched = getattr(getattr(self._storage.fs, "handler", None), "uri", None)
         if watched:  # bounded storage (hdfs://): end the run on a long outage
             from zoo_tune.estimator._watch import StorageWatch

@@ -24,7 +24,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
-from zoo_tune.results import PROGRESS_FILE
+from zoo_tune.results import PROGRESS_FILE, is_complete
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +57,17 @@ def write_progress(directory: str, epoch: int, value: float, best: float | None,
     survives on storage with its newest checkpoint, even where Ray Tune's ``result.json``
     lags (:func:`zoo_tune.results.read_trial` fills the gaps from it); ``config`` (as JSON,
     odd values as their ``repr``) likewise stands in for a ``params.pkl`` that never reached
-    storage.
+    storage. ``files`` (name -> size of every other file in the folder) lets a reader tell a
+    complete checkpoint from one whose upload was cut short.
     """
+    files = {name: os.path.getsize(os.path.join(directory, name))
+             for name in sorted(os.listdir(directory))
+             if name != PROGRESS_FILE and os.path.isfile(os.path.join(directory, name))}
     with open(os.path.join(directory, PROGRESS_FILE), "w", encoding="utf-8") as f:
-        json.dump({"epoch": epoch, "value": value, "best": best, "improved": improved,
-                   "metric": metric, "history": history or [[epoch, value]],
-                   "config": config or {}}, f, default=repr)
+        json.dump({"files": files, "epoch": epoch, "value": value, "best": best,
+                   "improved": improved, "metric": metric,
+                   "history": history or [[epoch, value]], "config": config or {}}, f,
+                  default=repr)
 
 
 def read_progress(directory: str) -> dict[str, Any]:
@@ -91,6 +96,8 @@ def list_kept(fs: Any, trial_folder: str) -> list[Kept]:
             with fs.open_input_stream(posixpath.join(info.path, PROGRESS_FILE)) as f:
                 progress = json.loads(f.read().decode("utf-8"))
         except (OSError, RuntimeError, ValueError):  # half-written or foreign: leave it be
+            continue
+        if not is_complete(fs, info.path, progress):  # cut short: never loaded, never counted
             continue
         kept.append(Kept(info.path, int(progress["epoch"]), float(progress["value"]),
                          bool(progress["improved"])))
