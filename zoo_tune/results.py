@@ -131,25 +131,16 @@ def is_complete(fs: Any, checkpoint: str, progress: dict[str, Any]) -> bool:
                for i in infos)
 
 
-def _complete_folder(fs: Any, checkpoint: str) -> bool:
+def _progress_if_complete(fs: Any, checkpoint: str) -> dict[str, Any] | None:
+    """The checkpoint's progress (``{}`` when it has none), or ``None`` when cut short."""
     text = _read_text(fs, posixpath.join(checkpoint, PROGRESS_FILE))
     if text is None:  # not zoo_tune's, or from before it wrote one: Ray's own rows decide
-        return True
+        return {}
     try:
-        return is_complete(fs, checkpoint, json.loads(text))
+        progress = dict(json.loads(text))
     except ValueError:  # the progress file itself was cut short
-        return False
-
-
-def _newest_progress(fs: Any, folder: str, kept: list[str]) -> dict[str, Any]:
-    """The :data:`PROGRESS_FILE` of the trial's newest checkpoint, or ``{}``."""
-    if not kept:
-        return {}
-    text = _read_text(fs, posixpath.join(folder, kept[-1], PROGRESS_FILE))
-    try:
-        return dict(json.loads(text)) if text else {}
-    except ValueError:  # half-written: the rows are all there is
-        return {}
+        return None
+    return progress if is_complete(fs, checkpoint, progress) else None
 
 
 def _unlogged_epochs(progress: dict[str, Any],
@@ -226,13 +217,16 @@ def read_trial(fs: Any, folder: str, state: dict[str, Any] | None = None) -> Tri
     previous = sorted(i.path for i in infos if i.type == pyarrow.fs.FileType.File
                       and i.base_name.startswith(PREVIOUS_RESULTS.split("{")[0]))
     rows = [r for p in previous for r in _json_rows(_read_text(fs, p))] + rows
-    kept = [name for name in sorted(i.base_name for i in infos
-                                    if i.type == pyarrow.fs.FileType.Directory
-                                    and i.base_name.startswith("checkpoint_"))
-            if _complete_folder(fs, posixpath.join(folder, name))]
+    # Each checkpoint's progress is read once: to skip folders cut short, and the newest's
+    # history and config below.
+    progresses = {name: _progress_if_complete(fs, posixpath.join(folder, name))
+                  for name in sorted(i.base_name for i in infos
+                                     if i.type == pyarrow.fs.FileType.Directory
+                                     and i.base_name.startswith("checkpoint_"))}
+    kept = [name for name, progress in progresses.items() if progress is not None]
     checkpoints = {r["checkpoint_dir_name"]: r for r in rows
                    if r.get("checkpoint_dir_name") in kept}
-    progress = _newest_progress(fs, folder, kept)
+    progress = progresses[kept[-1]] if kept else {}
     rows = _one_per_epoch(rows + _unlogged_epochs(progress, rows))
     trial_id = posixpath.basename(folder)[len(TRIAL_PREFIX):]
     log = _read_text(fs, posixpath.join(folder, "error.txt"))
