@@ -9,6 +9,8 @@
 #   scripts/hdfs.sh status   exit 0 "running ...", 3 "stopped", 1 "degraded ..." (one died)
 #   scripts/hdfs.sh uri      print the URI of the running cluster (exit 3 if stopped)
 #   scripts/hdfs.sh logs     print the tail of the NameNode and DataNode logs
+#   scripts/hdfs.sh datanode start the DataNode again after it died (killed by a fault test):
+#                            same namespace and blocks; waits for its first block report
 #
 # Hadoop 2.7.3's jars come from the PyPI source package pyspark==2.4.8 (deps/jars/), downloaded
 # once and cached in $ZOO_TUNE_HDFS_HOME/lib (default ~/.cache/zoo_tune/hdfs/lib); set
@@ -358,6 +360,24 @@ cmd_start() {
   uri
 }
 
+cmd_datanode() {
+  lock "$RUN/.lock"
+  is_ours namenode "$(pid_of namenode)" || die "no NameNode of ours runs (scripts/hdfs.sh start)"
+  if is_ours datanode "$(pid_of datanode)"; then
+    say "the datanode already runs (pid $(pid_of datanode))"
+    return 0
+  fi
+  local t0=$SECONDS dnlog="$RUN/logs/datanode.log"
+  [ -f "$dnlog" ] && mv "$dnlog" "$RUN/logs/datanode.$(date +%s).log"
+  launch datanode "$DN_CLASS"
+  until grep -q 'Successfully sent block report' "$dnlog" 2>/dev/null; do
+    is_ours datanode "$(pid_of datanode)" || { tail_logs; die "the datanode exited on restart"; }
+    [ "$SECONDS" -lt $((t0 + TIMEOUT)) ] || { tail_logs; die "no block report after ${TIMEOUT}s"; }
+    sleep 0.2
+  done
+  say "datanode running again in $((SECONDS - t0))s (pid $(pid_of datanode))"
+}
+
 cmd_status() {
   local nn dn
   nn="$(pid_of namenode)"
@@ -380,8 +400,9 @@ case "${1:-}" in
   status) cmd_status ;;
   uri) running || { say "not running"; exit 3; }; uri ;;
   logs) tail_logs ;;
+  datanode) cmd_datanode ;;
   *)
-    echo "usage: $0 start|stop|status|uri|logs" >&2
+    echo "usage: $0 start|stop|status|uri|logs|datanode" >&2
     exit 2
     ;;
 esac

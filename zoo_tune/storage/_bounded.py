@@ -9,9 +9,9 @@ the storage *failing*; metadata calls (info, list, create, delete, rename, open)
 with backoff, and the first one that succeeds ends the outage. One that lasts longer than
 the grace period (``ZOO_TUNE_STORAGE_GRACE_S``, default :data:`GRACE_S` = 60 s) raises
 :class:`~zoo_tune.errors.StorageUnavailableError`, naming the URI and the last call that
-worked. Data calls on an open file (read, write, close) are bounded but not retried, since
-repeating a write could duplicate data: the writer fails, and a trial that failed on a
-checkpoint write is retried from its previous checkpoint.
+worked. Data calls on a file open for reading or appending are bounded but not retried;
+a file written anew is staged and uploaded whole, retried through an outage
+(:mod:`._upload`).
 
 The driver learns of an outage through :func:`outage` (per URI), which ``fit``'s
 :class:`~zoo_tune.storage.StorageWatch` callback checks after every step of Ray Tune's loop.
@@ -181,18 +181,39 @@ class Bounded:
             StorageUnavailableError: the storage stayed unreachable past the grace period.
             TimeoutError: a data call (``retry=False``) took too long.
         """
+        def attempt() -> Any:
+            return run_bounded(fn, call_timeout_s(), what, *args, **kwargs)
+
+        if retry:
+            return self.retrying(what, attempt)
+        started = time.monotonic()
+        try:
+            out = attempt()
+        except BaseException as err:
+            if is_outage(err):
+                health(self.uri).failed(what, err, started)
+            raise
+        health(self.uri).ok(what)
+        return out
+
+    def retrying(self, what: str, attempt: Callable[[], Any],
+                 transient: Callable[[BaseException], bool] = is_outage) -> Any:
+        """``attempt()``, repeated with backoff while it fails ``transient``-ly, up to the
+        grace period since the outage began. ``attempt`` bounds its own calls.
+
+        Raises:
+            StorageUnavailableError: still failing when the grace period ran out.
+        """
         h = health(self.uri)
         delay = 0.5
         while True:
             started = time.monotonic()
             try:
-                out = run_bounded(fn, call_timeout_s(), what, *args, **kwargs)
+                out = attempt()
             except BaseException as err:
-                if not is_outage(err):
+                if not transient(err):
                     raise
                 lasted = h.failed(what, err, started)
-                if not retry:
-                    raise
                 if lasted >= grace_s():
                     raise h.error(err) from err
                 time.sleep(min(delay, max(0.0, grace_s() - lasted)))

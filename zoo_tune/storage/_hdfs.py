@@ -87,6 +87,7 @@ def _bounded_handler_class() -> type:
     from pyarrow import PythonFile
 
     from zoo_tune.storage._bounded import Bounded, BoundedFile
+    from zoo_tune.storage._upload import StagedUpload
 
     class BoundedHandler(pyarrow.fs.FSSpecHandler):
         """pyarrow's fsspec handler with every call bounded (:mod:`._bounded`)."""
@@ -112,7 +113,8 @@ def _bounded_handler_class() -> type:
             return self._open(path, "rb")
 
         def open_output_stream(self, path: str, metadata: Any) -> Any:
-            return self._open(path, "wb")
+            # Whole or absent, retried through an outage (._upload).
+            return PythonFile(StagedUpload(self.fs, path, self.calls), mode="w")
 
         def open_append_stream(self, path: str, metadata: Any) -> Any:
             return self._open(path, "ab")
