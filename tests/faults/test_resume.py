@@ -26,11 +26,12 @@ def _lines(path: Path) -> list[str]:
         return []
 
 
-def _start(logs_dir: str, record: Path, run_id: str) -> subprocess.Popen:
+def _start(logs_dir: str, record: Path, run_id: str, *search_alg: str) -> subprocess.Popen:
     record.mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
     env.pop("RAY_ADDRESS", None)
-    return subprocess.Popen([sys.executable, str(JOB), logs_dir, str(record), run_id],
+    return subprocess.Popen([sys.executable, str(JOB), logs_dir, str(record), run_id,
+                             *search_alg],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env, cwd=str(ROOT))
 
@@ -59,23 +60,28 @@ def _finish(proc: subprocess.Popen, timeout_s: float = 240) -> list[dict]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _assert_complete(table: list[dict]) -> None:
-    assert sorted(r["tag"] for r in table) == ["a", "b", "c", "d"]
+def _assert_complete(table: list[dict], tags: list[str] | None = None) -> None:
+    assert sorted(r["tag"] for r in table) == (tags or ["a", "b", "c", "d"])
     assert all(r["status"] == "TERMINATED" for r in table), table
     assert all(r["epochs"] == 4 and len(r["history"]) == 4 for r in table), table
+
+
+def _runs(record: Path) -> dict[str, list[str]]:
+    """Per trial tag: the run id of each epoch it logged."""
+    return {p.name[len("epochs_"):]: [line.split(":")[0] for line in _lines(p)]
+            for p in record.glob("epochs_*")}
 
 
 def _first_two_finished(record: Path) -> bool:
     """Two trials ran 4 epochs and all four have started: with one CPU per trial and two
     CPUs, the last two start only once the first two have ended (checkpoints written)."""
-    done = [t for t in "abcd" if len(_lines(record / f"epochs_{t}")) >= 4]
-    started = [t for t in "abcd" if _lines(record / f"epochs_{t}")]
-    return len(done) >= 2 and len(started) == 4
+    runs = _runs(record)
+    return sum(len(r) >= 4 for r in runs.values()) >= 2 and len(runs) == 4
 
 
-def _kill_driver_and_ray(logs_dir: str, tmp_path: Path) -> Path:
+def _kill_driver_and_ray(logs_dir: str, tmp_path: Path, *search_alg: str) -> Path:
     record = tmp_path / "record"
-    first = _start(logs_dir, record, "1")
+    first = _start(logs_dir, record, "1", *search_alg)
     _wait_for(lambda: _first_two_finished(record), 180, "two finished trials", first)
     tree = _tree(first)
     for p in tree:  # the driver and the Ray it started (GCS, raylet, workers)
@@ -88,9 +94,9 @@ def _kill_driver_and_ray(logs_dir: str, tmp_path: Path) -> Path:
     return record
 
 
-def _check_resumed(record: Path, table: list[dict]) -> None:
-    _assert_complete(table)
-    runs = {t: [line.split(":")[0] for line in _lines(record / f"epochs_{t}")] for t in "abcd"}
+def _check_resumed(record: Path, table: list[dict], tags: list[str] | None = None) -> None:
+    _assert_complete(table, tags)
+    runs = _runs(record)
     # The first two trials had ended (the last two had started in their slots), so they
     # ran no epoch in the second run. A third may have logged its 4th epoch just before the
     # kill, its last checkpoint not yet written: it may redo that one epoch.
@@ -113,6 +119,18 @@ def test_killed_driver_resumes_on_hdfs(tmp_path, hdfs_cluster):
     logs = f"{uri}/user/zt/resume_{os.getpid()}"
     record = _kill_driver_and_ray(logs, tmp_path)
     _check_resumed(record, _finish(_start(logs, record, "2")))
+
+
+@pytest.mark.slow
+def test_killed_driver_resumes_a_searcher_without_sampling_again(tmp_path):
+    """hyperopt's state comes back: still 4 trials, the 4 configs sampled before the kill."""
+    logs = str(tmp_path / "logs")
+    record = _kill_driver_and_ray(logs, tmp_path, "hyperopt")
+    sampled = sorted(_runs(record))
+    assert len(sampled) == 4, sampled
+    table = _finish(_start(logs, record, "2", "hyperopt"))
+    assert sorted(_runs(record)) == sampled  # the second run sampled no new config
+    _check_resumed(record, table, sampled)
 
 
 def test_sigterm_saves_stops_everything_and_resumes(tmp_path):

@@ -458,7 +458,7 @@ class AutoEstimator:
              max_failures: int, restore: bool) -> None:
         from ray import tune
 
-        from zoo_tune.estimator import _retry
+        from zoo_tune.estimator import _retry, _snapshot
         from zoo_tune.estimator._interrupt import graceful_stop
         from zoo_tune.estimator._restore import with_tolerant_restore
 
@@ -469,6 +469,7 @@ class AutoEstimator:
         metric = plan.metric
         _write_experiment_meta(store, name, plan, space, finished=False)
         _retry.install()
+        _snapshot.install()
         total = hp_module.grid_size(space) * n_sampling if n_sampling > 0 else None
         if restore:
             preserve_results(store.filesystem, store.join(name))
