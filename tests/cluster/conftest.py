@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -44,7 +45,59 @@ def env_archive(tmp_path_factory):
     from tests.cluster._spark_helpers import LEAN_EXCLUDE
     from zoo_tune.cluster import pack_env
 
+    reuse = os.environ.get("ZOO_TUNE_TEST_ENV_ARCHIVE")  # inner loop: an archive packed before
+    if reuse:
+        return reuse, 0.0
     out = tmp_path_factory.mktemp("env_archive") / "env.tar.gz"
     start = time.monotonic()
     path = pack_env(out, exclude=LEAN_EXCLUDE)
     return path, time.monotonic() - start
+
+
+YARN_SCRIPT = SCRIPT.with_name("yarn.sh")
+
+
+@pytest.fixture(scope="package")
+def yarn_cluster(tmp_path_factory, hdfs_cluster):
+    """A real single-node YARN (scripts/yarn.sh) over the session's HDFS, which is its
+    ``fs.defaultFS`` as on a real cluster (Spark stages each application there):
+    (HADOOP_CONF_DIR, RM REST URL, run dir)."""
+    import psutil
+
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("YARN needs Java")
+    if shutil.which("mvn") is None and not (
+            Path.home() / ".cache" / "zoo_tune" / "yarn" / "lib" / ".complete").exists():
+        pytest.skip("scripts/yarn.sh fetches its jars with Maven")
+    run = tmp_path_factory.mktemp("yarn")
+    env = {**ENV, "ZOO_TUNE_YARN_RUN": str(run), "ZOO_TUNE_YARN_DEFAULT_FS": hdfs_cluster[0]}
+    start = subprocess.run(["bash", str(YARN_SCRIPT), "start"], env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert start.returncode == 0, start.stderr[-3000:]
+    conf = start.stdout.strip().splitlines()[-1]
+    rest = subprocess.run(["bash", str(YARN_SCRIPT), "rest"], env=env, capture_output=True,
+                          text=True, timeout=30, check=True).stdout.strip()
+    yield conf, rest, run
+    stop = subprocess.run(["bash", str(YARN_SCRIPT), "stop"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert stop.returncode == 0, stop.stderr
+    assert "killing what the containers left" not in stop.stderr, stop.stderr
+    status = subprocess.run(["bash", str(YARN_SCRIPT), "status"], env=env, capture_output=True,
+                            text=True, timeout=30)
+    assert status.returncode == 3, status.stdout
+    left = [p.info for p in psutil.process_iter(["pid", "cmdline"])
+            if str(run) in " ".join(p.info["cmdline"] or ())]
+    assert not left, left
+
+
+@pytest.fixture(scope="package")
+def hdfs_env_archive(env_archive, hdfs_cluster):
+    """``env_archive`` put on HDFS once: YARN localizes it from there for every application
+    (no per-job upload), as users are told to do."""
+    from hdfs_native import Client
+
+    path = f"/envs/{Path(env_archive[0]).name}"
+    with open(env_archive[0], "rb") as src, Client(hdfs_cluster[0]).create(path) as dst:
+        while chunk := src.read(8 * 1024**2):
+            dst.write(chunk)
+    return hdfs_cluster[0] + path

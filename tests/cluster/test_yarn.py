@@ -156,7 +156,9 @@ def test_yarn_conf_exact(monkeypatch):
         "spark.dynamicAllocation.enabled": "false",
         "spark.speculation": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.executorEnv.PATH": "./environment/bin:$PATH",
+        # Written out: YARN starts the container with it unexpanded (a $PATH broke the launch).
+        "spark.executorEnv.PATH": "./environment/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                                  "/usr/bin:/sbin:/bin",
         "spark.executorEnv.PYSPARK_PYTHON": "./environment/bin/python",
         "spark.executorEnv.RAY_AUTH_MODE": "disabled",
         "spark.executorEnv.RAY_ON_SPARK_RAY_WORKER_NODE_STARTUP_INTERVAL": "5",

@@ -349,6 +349,10 @@ def _start_spark_ray(cluster_mode: str, settings: dict[str, Any],
                                num_nodes=num_nodes, executor_memory=executor_memory or "1g",
                                node_memory=memory, object_store_memory=object_store,
                                extra=settings["spark_conf"])
+        if all(_spark._is_loopback(host) for host, _ in _yarn.resource_managers(conf_dir)):
+            # A YARN on this machine: containers reach the driver (and Ray head) on loopback.
+            conf.setdefault("spark.driver.host", "127.0.0.1")
+            conf.setdefault("spark.driver.bindAddress", "127.0.0.1")
     elif not submitted:
         cores = cores or 1
         conf = _spark.spark_conf(master, app_name=app_name, cores=cores, executors=num_nodes,

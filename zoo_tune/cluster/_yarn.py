@@ -38,6 +38,11 @@ ENV_ALIAS = "environment"
 ENV_PYTHON = f"./{ENV_ALIAS}/bin/python"
 #: Spark's own executor memory overhead: max(384 MiB, 10 % of the executor memory).
 SPARK_MIN_OVERHEAD_MB = 384
+#: ``PATH`` of executors (and a ``cluster`` mode driver): the unpacked archive's ``bin`` (for
+#: ``ray``), then the usual system dirs. Not ``./environment/bin:$PATH``: YARN's launch script
+#: expands ``$PATH``, but the NodeManager starts that script (``exec setsid``) with the value
+#: as written, so ``setsid`` was not found and every container exited 127 (Hadoop 3.3.4).
+CONTAINER_PATH = f"./{ENV_ALIAS}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: Heap of the Ray head node on the driver (matches :func:`zoo_tune.cluster._spark.start`).
 HEAD_NODE_MEMORY = 512 * 1024**2
 #: The ResourceManager's client port when yarn-site.xml gives only a host.
@@ -268,9 +273,8 @@ def yarn_conf(
     if deploy_mode not in ("client", "cluster"):
         raise InvalidInputError(f"`deploy_mode` must be 'client' or 'cluster', but got "
                                 f"{deploy_mode!r}.")
-    # Containers start with the NodeManager's PATH; YARN's launch script expands $PATH.
     env = {
-        "PATH": f"./{ENV_ALIAS}/bin:$PATH",
+        "PATH": CONTAINER_PATH,
         "PYSPARK_PYTHON": ENV_PYTHON,
         "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
         _WORKER_STARTUP_INTERVAL_ENV: os.environ.get(_WORKER_STARTUP_INTERVAL_ENV,

@@ -1,0 +1,211 @@
+"""zoo_tune on a real YARN (scripts/yarn.sh): yarn-client and yarn-cluster runs end to end.
+
+The ResourceManager and NodeManager are Hadoop 3.3.4's own daemons; the NodeManager checks
+each container's physical memory, so a container sized too small for its Ray node is killed
+here as on a cluster. Executors run the packed venv that YARN unpacked, never this venv.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import urllib.request
+
+import pytest
+
+from tests.cluster._spark_helpers import ENV, ROOT, run_script
+
+pytest.importorskip("pyspark")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(900),
+    pytest.mark.skipif(shutil.which("java") is None and not os.environ.get("JAVA_HOME"),
+                       reason="YARN needs Java"),
+]
+
+# Each trial records where it ran: its YARN container, Ray node, Python and working dir.
+TRIAL_RECORDS = """
+import numpy as np
+import ray
+
+from zoo_tune import AutoEstimator, hp, init_context, stop_context
+
+
+def model_creator(config):
+    from torch import nn
+
+    record = {"container": os.environ.get("CONTAINER_ID"),
+              "node": ray.get_runtime_context().get_node_id(),
+              "python": sys.executable, "cwd": os.getcwd(), "tag": config["tag"]}
+    with open(os.path.join(record_dir, f"trial_{config['tag']}.json"), "w") as f:
+        json.dump(record, f)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def slow_accuracy(y_true, y_pred):
+    time.sleep(1.0)  # trials overlap: both Ray nodes are busy at once
+    return float((np.asarray(y_pred).argmax(1) == y_true).mean())
+
+
+rng = np.random.default_rng(0)
+y = rng.integers(0, 3, size=200)
+x = (np.eye(4)[y] * 2 + rng.normal(scale=0.6, size=(200, 4))).astype(np.float32)
+"""
+
+YARN_CLIENT = TRIAL_RECORDS + """
+record_dir, archive, logs_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+os.environ["HADOOP_CONF_DIR"] = sys.argv[4]
+ctx = init_context(cluster_mode="yarn-client", num_nodes=2, cores=1, archive=archive,
+                   executor_memory="512m", memory=1024**3, object_store_memory=256 * 1024**2)
+app_id = ctx.spark.sparkContext.applicationId
+est = AutoEstimator.from_torch(model_creator=model_creator, optimizer="Adam",
+                               loss="CrossEntropyLoss", logs_dir=logs_dir, name="on_yarn",
+                               resources_per_trial={"cpu": 1})
+est.fit((x[:160], y[:160]), validation_data=(x[160:], y[160:]), epochs=3, metric=slow_accuracy,
+        metric_mode="max", search_space={"tag": hp.grid_search(["a", "b", "c", "d"])})
+table = est.get_trial_table()
+nodes = ctx.ray_worker_nodes
+stop_context()
+print(json.dumps({"app_id": app_id, "nodes": nodes, "statuses": sorted(table["status"]),
+                  "epochs": sorted(int(e) for e in table["epochs"]),
+                  "timings": ctx.timings, "startup_s": ctx.startup_s}))
+"""
+
+
+def _app(rest: str, app_id: str) -> dict:
+    with urllib.request.urlopen(f"{rest}/ws/v1/cluster/apps/{app_id}", timeout=10) as r:
+        return json.load(r)["app"]
+
+
+def _records(record_dir) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(record_dir.glob("trial_*.json"))]
+
+
+def test_yarn_client_trials_run_in_yarn_containers(yarn_cluster, hdfs_env_archive, tmp_path):
+    conf, rest, run = yarn_cluster
+    records = tmp_path / "records"
+    records.mkdir()
+    out = run_script(YARN_CLIENT, tmp_path, str(records), hdfs_env_archive,
+                     str(tmp_path / "logs"), conf, timeout=600)
+    print("yarn-client start-up", round(out["startup_s"], 1), out["timings"])
+    assert out["nodes"] == 2
+    assert out["statuses"] == ["TERMINATED"] * 4 and out["epochs"] == [3] * 4
+    trials = _records(records)
+    assert len(trials) == 4
+    # Trials ran in at least two YARN containers of this application, on two Ray nodes ...
+    app_tag = out["app_id"].replace("application_", "")
+    assert all(t["container"] and app_tag in t["container"] for t in trials), trials
+    assert len({t["container"] for t in trials}) >= 2, trials
+    assert len({t["node"] for t in trials}) >= 2, trials
+    # ... with the Python YARN unpacked from the archive, not this venv.
+    for t in trials:
+        assert t["python"].startswith(f"{run}/nm-local/"), t
+        assert "/environment/" in t["python"] and not t["python"].startswith(os.getcwd()), t
+    assert (tmp_path / "logs" / "on_yarn").is_dir()
+    # stop_context() ended the application: the RM says it finished and succeeded.
+    app = _app(rest, out["app_id"])
+    assert (app["state"], app["finalStatus"]) == ("FINISHED", "SUCCEEDED"), app
+
+
+SUBMIT = ROOT / "scripts" / "zoo-tune-submit"
+SIZES = ["--num-nodes", "2", "--cores", "1", "--executor-memory", "512m", "--node-memory", "1g",
+         "--object-store-memory", "256m"]
+
+
+def _submit(args: list[str], conf: str, tmp_path, timeout: float = 600) -> tuple[str, str]:
+    """Run zoo-tune-submit in cluster deploy mode; (application id, spark-submit's stderr)."""
+    env = {**ENV, "HADOOP_CONF_DIR": conf}
+    out = subprocess.run(["bash", str(SUBMIT), "--master", "yarn", "--deploy-mode", "cluster",
+                          *args], capture_output=True, text=True, timeout=timeout, env=env,
+                         cwd=tmp_path)
+    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-6000:])
+    ids = re.findall(r"application_\d+_\d+", out.stderr)
+    assert ids, out.stderr[-3000:]
+    return ids[0], out.stderr
+
+
+def _driver_stdout(run, app_id: str) -> str:
+    """What the driver printed: the stdout of the application master's container."""
+    logs = sorted((run / "nm-logs" / app_id).glob("container_*_01_000001/stdout"))
+    assert logs, list((run / "nm-logs").glob("*/*"))
+    return logs[-1].read_text()
+
+
+def _zoo_tune_results(uri: str) -> list[dict]:
+    out = subprocess.run([sys.executable, "-m", "zoo_tune.cli", "results", uri, "--format",
+                          "json"], capture_output=True, text=True, timeout=120, env=ENV)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout)
+
+
+def test_yarn_cluster_submit_of_the_example(yarn_cluster, hdfs_env_archive, hdfs_cluster,
+                                           tmp_path):
+    conf, rest, run = yarn_cluster
+    logs = f"{hdfs_cluster[0]}/user/zt/yarn_cluster_{os.getpid()}"
+    app_id, err = _submit(["--archive", hdfs_env_archive, *SIZES,
+                           str(ROOT / "examples" / "spark_submit_tune.py"), "--trials", "2",
+                           "--epochs", "2", "--logs-dir", logs], conf, tmp_path)
+    # The archive on HDFS (the staging dir's file system) is localized from there, not copied.
+    assert re.search(rf"Not copying {re.escape(hdfs_env_archive)}", err), err[-4000:]
+    app = _app(rest, app_id)
+    assert (app["state"], app["finalStatus"]) == ("FINISHED", "SUCCEEDED"), app
+    # The driver ran in the application master's container and saw both Ray worker nodes.
+    summary = json.loads(_driver_stdout(run, app_id).strip().splitlines()[-1])
+    assert summary["master"] == "yarn" and summary["ray_worker_nodes"] == 2, summary
+    assert summary["statuses"] == ["TERMINATED"] * 2, summary
+    rows = _zoo_tune_results(f"{logs}/spark_submit_digits")
+    assert len(rows) == 2 and all(r["status"] == "TERMINATED" for r in rows), rows
+
+
+JOB_LIB = """
+import numpy as np
+
+
+def model_creator(config):
+    from torch import nn
+
+    return nn.Sequential(nn.Linear(4, config["hidden"]), nn.ReLU(), nn.Linear(config["hidden"], 3))
+
+
+def load_data():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=200)
+    x = (np.eye(4)[y] * 2 + rng.normal(scale=0.6, size=(200, 4))).astype(np.float32)
+    return (x[:160], y[:160]), (x[160:], y[160:])
+"""
+
+
+def test_yarn_cluster_yaml_job_with_no_driver_script(yarn_cluster, hdfs_env_archive, hdfs_cluster,
+                                                     tmp_path):
+    conf, rest, run = yarn_cluster
+    logs = f"{hdfs_cluster[0]}/user/zt/yarn_yaml_{os.getpid()}"
+    (tmp_path / "tune_lib.py").write_text(JOB_LIB)
+    (tmp_path / "job.yaml").write_text(textwrap.dedent(f"""
+        framework: torch
+        model: tune_lib:model_creator
+        data: tune_lib:load_data
+        loss: CrossEntropyLoss
+        logs_dir: {logs}
+        name: yaml_on_yarn
+        resources_per_trial: {{cpu: 1}}
+        cluster: {{cluster_mode: yarn-cluster}}
+        search_space:
+          hidden: {{grid_search: [8, 16]}}
+        fit:
+          epochs: 2
+          metric: accuracy
+    """))
+    app_id, _ = _submit(["--archive", hdfs_env_archive, *SIZES, "--py-files",
+                         str(tmp_path / "tune_lib.py"), "--job", str(tmp_path / "job.yaml")],
+                        conf, tmp_path)
+    app = _app(rest, app_id)
+    assert (app["state"], app["finalStatus"]) == ("FINISHED", "SUCCEEDED"), app
+    assert "best config:" in _driver_stdout(run, app_id)
+    rows = _zoo_tune_results(f"{logs}/yaml_on_yarn")
+    assert sorted(r["config/hidden"] for r in rows) == [8, 16], rows
+    assert all(r["status"] == "TERMINATED" for r in rows), rows
