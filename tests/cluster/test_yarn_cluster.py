@@ -14,6 +14,8 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import urllib.request
 
 import pytest
@@ -42,7 +44,8 @@ def model_creator(config):
     record = {"container": os.environ.get("CONTAINER_ID"),
               "node": ray.get_runtime_context().get_node_id(),
               "python": sys.executable, "cwd": os.getcwd(), "tag": config["tag"]}
-    with open(os.path.join(record_dir, f"trial_{config['tag']}.json"), "w") as f:
+    name = f"trial_{config['tag']}_{os.getpid()}_{time.time_ns()}.json"  # every start kept
+    with open(os.path.join(record_dir, name), "w") as f:
         json.dump(record, f)
     return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
 
@@ -73,6 +76,7 @@ nodes = ctx.ray_worker_nodes
 stop_context()
 print(json.dumps({"app_id": app_id, "nodes": nodes, "statuses": sorted(table["status"]),
                   "epochs": sorted(int(e) for e in table["epochs"]),
+                  "failures": int(table["failures"].sum()),
                   "timings": ctx.timings, "startup_s": ctx.startup_s}))
 """
 
@@ -80,6 +84,27 @@ print(json.dumps({"app_id": app_id, "nodes": nodes, "statuses": sorted(table["st
 def _app(rest: str, app_id: str) -> dict:
     with urllib.request.urlopen(f"{rest}/ws/v1/cluster/apps/{app_id}", timeout=10) as r:
         return json.load(r)["app"]
+
+
+KILLED: list[str] = []
+
+
+def _kill_executor_of_first_trial(record_dir) -> None:
+    """SIGKILL the executor JVM of the YARN container the first trial runs in."""
+    import psutil
+
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline and not KILLED:
+        for trial in _records(record_dir):
+            if not trial["container"]:  # fit's check of the model creator, on the driver
+                continue
+            for proc in psutil.process_iter(["pid", "cmdline"]):
+                cmd = " ".join(proc.info["cmdline"] or ())
+                if "YarnCoarseGrainedExecutorBackend" in cmd and trial["container"] in cmd:
+                    proc.kill()
+                    KILLED.append(trial["container"])
+                    return
+        time.sleep(0.2)
 
 
 def _records(record_dir) -> list[dict]:
@@ -90,13 +115,20 @@ def test_yarn_client_trials_run_in_yarn_containers(yarn_cluster, hdfs_env_archiv
     conf, rest, run = yarn_cluster
     records = tmp_path / "records"
     records.mkdir()
+    killer = threading.Thread(target=_kill_executor_of_first_trial, args=(records,),
+                              daemon=True)
+    killer.start()
     out = run_script(YARN_CLIENT, tmp_path, str(records), hdfs_env_archive,
                      str(tmp_path / "logs"), conf, timeout=600)
-    print("yarn-client start-up", round(out["startup_s"], 1), out["timings"])
+    killer.join(timeout=5)
+    print("yarn-client start-up", round(out["startup_s"], 1), out["timings"],
+          "killed:", KILLED)
     assert out["nodes"] == 2
+    # An executor container killed mid-run cost a retry, not the run.
+    assert KILLED and out["failures"] >= 1, (KILLED, out)
     assert out["statuses"] == ["TERMINATED"] * 4 and out["epochs"] == [3] * 4
-    trials = _records(records)
-    assert len(trials) == 4
+    trials = [t for t in _records(records) if t["container"]]  # not fit's check on the driver
+    assert {t["tag"] for t in trials} == set("abcd"), trials
     # Trials ran in at least two YARN containers of this application, on two Ray nodes ...
     app_tag = out["app_id"].replace("application_", "")
     assert all(t["container"] and app_tag in t["container"] for t in trials), trials
@@ -209,3 +241,67 @@ def test_yarn_cluster_yaml_job_with_no_driver_script(yarn_cluster, hdfs_env_arch
     rows = _zoo_tune_results(f"{logs}/yaml_on_yarn")
     assert sorted(r["config/hidden"] for r in rows) == [8, 16], rows
     assert all(r["status"] == "TERMINATED" for r in rows), rows
+
+
+def _container_processes(run) -> list[str]:
+    """Processes still running in a container dir of this YARN (their working dir)."""
+    import psutil
+
+    left = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if proc.cwd().startswith(f"{run}/nm-local/"):
+                left.append(f"{proc.pid} {' '.join(proc.info['cmdline'] or ())[:150]}")
+        except psutil.Error:
+            continue
+    return left
+
+
+def _wait(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def test_killed_application_ends_the_driver_and_leaves_nothing(yarn_cluster, hdfs_env_archive,
+                                                                hdfs_cluster, tmp_path):
+    conf, rest, run = yarn_cluster
+    logs = f"{hdfs_cluster[0]}/user/zt/yarn_kill_{os.getpid()}"
+    submit = subprocess.Popen(
+        ["bash", str(SUBMIT), "--master", "yarn", "--deploy-mode", "cluster", "--archive",
+         hdfs_env_archive, *SIZES, str(ROOT / "examples" / "spark_submit_tune.py"), "--trials",
+         "4", "--epochs", "200", "--logs-dir", logs],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**ENV, "HADOOP_CONF_DIR": conf}, cwd=tmp_path)
+    try:
+        def running_app():
+            with urllib.request.urlopen(f"{rest}/ws/v1/cluster/apps?states=RUNNING",
+                                        timeout=10) as r:
+                apps = (json.load(r).get("apps") or {}).get("app") or []
+            # the AM and both executors (each with its Ray worker node) are up
+            return next((a["id"] for a in apps if a["runningContainers"] >= 3), None)
+
+        app_id = _wait(running_app, 300, "the application's three containers")
+        time.sleep(20)  # trials are running on the Ray nodes in the executors
+        request = urllib.request.Request(f"{rest}/ws/v1/cluster/apps/{app_id}/state",
+                                         data=b'{"state": "KILLED"}', method="PUT",
+                                         headers={"Content-Type": "application/json"})
+        killed = time.monotonic()
+        urllib.request.urlopen(request, timeout=30).close()
+        out, _ = submit.communicate(timeout=120)
+        print(f"spark-submit ended {time.monotonic() - killed:.0f} s after the kill "
+              f"(exit {submit.returncode})")
+    finally:
+        if submit.poll() is None:
+            submit.kill()
+    assert submit.returncode != 0, out[-3000:]
+    assert _app(rest, app_id)["state"] == "KILLED"
+    # Nothing of the run outlives its containers: the driver, the Ray head and worker nodes,
+    # the executors.
+    left = _wait(lambda: not _container_processes(run) or None, 60,
+                 f"the containers' processes to end: {_container_processes(run)}")
+    assert left
