@@ -105,16 +105,22 @@ def emit(result: dict[str, Any], table: str | None, markdown_path: str | None) -
     out.flush()
 
 
-def run_worker(script: str, args: Sequence[str], timeout_s: float) -> dict[str, Any]:
+def run_worker(script: str, args: Sequence[str], timeout_s: float, *,
+               env: dict[str, str] | None = None,
+               stderr_path: str | None = None) -> dict[str, Any]:
     """Run ``python script --worker ARGS`` and return the JSON object it printed last.
+
+    ``env`` adds variables to the worker's environment; ``stderr_path`` keeps its whole stderr.
 
     Raises:
         RuntimeError: the worker failed or printed no JSON (its stderr tail is included).
     """
     cmd = [sys.executable, script, "--worker", *args]
-    env = {**os.environ, **BENCH_ENV}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env,
-                          check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
+                          env={**os.environ, **BENCH_ENV, **(env or {})}, check=False)
+    if stderr_path:
+        with open(stderr_path, "w", encoding="utf-8") as f:
+            f.write(proc.stderr)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
@@ -344,6 +350,239 @@ class SparkStandalone:
         if out.returncode != 0 or left:
             raise RuntimeError(f"spark-standalone.sh stop left {left}:\n{out.stderr[-2000:]}")
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+# --- YARN over HDFS: a real single-node YARN for a benchmark, the venv archive on its HDFS --
+
+_SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts")
+HDFS_SCRIPT = os.path.join(_SCRIPTS, "hdfs.sh")
+YARN_SCRIPT = os.path.join(_SCRIPTS, "yarn.sh")
+SUBMIT_SCRIPT = os.path.join(_SCRIPTS, "zoo-tune-submit")
+#: What Spark's YARN client logs when it zips SPARK_HOME/jars into the staging dir per application.
+SPARK_JARS_UPLOADED = "Neither spark.yarn.jars nor spark.yarn.archive is set"
+
+
+def processes_in_dir(root: str) -> list[str]:
+    """``"pid cmdline"`` (cut to 150 characters) of live processes whose working directory is
+    under ``root`` (a YARN container's processes run in their container dir)."""
+    import psutil
+
+    root = root.rstrip("/") + "/"
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if proc.cwd().startswith(root):
+                found.append(f"{proc.pid} {' '.join(proc.info['cmdline'] or ())[:150]}")
+        except psutil.Error:
+            continue
+    return sorted(found)
+
+
+def wait_dir_processes_gone(root: str, timeout_s: float = 30.0) -> list[str]:
+    """Wait up to ``timeout_s`` for :func:`processes_in_dir` to come back empty; return what is
+    still there then."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = processes_in_dir(root)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
+
+
+def _log_time(stamp: str) -> float:
+    """A Hadoop log4j time stamp (``2026-12-01 18:01:26,873``, local time) as epoch seconds."""
+    import datetime
+
+    return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+class YarnOnHdfs:
+    """A real single-node YARN over a real single-node HDFS for a benchmark, and the Python
+    environment archive its containers run, put on that HDFS once.
+
+    As tests/cluster/conftest.py's ``hdfs_cluster``, ``yarn_cluster`` and ``hdfs_env_archive``
+    fixtures do: ``scripts/hdfs.sh start`` in a run dir of its own with
+    ``ZOO_TUNE_HDFS_PORT=0``, then ``scripts/yarn.sh start`` in another with that HDFS as
+    ``fs.defaultFS`` (Spark stages every application there), then ``archive`` (a local
+    ``.tar.gz``; None: this venv packed here with ``zoo_tune.cluster.pack_env(exclude=
+    pack_exclude)`` into a temp dir, removed at the end) written to ``/envs/<name>`` on the
+    HDFS with hdfs_native. Leaving the ``with`` block stops YARN, then HDFS, and puts in
+    :attr:`left` anything of theirs still running (a daemon, a process in a container dir,
+    ``yarn.sh stop`` having had to kill container processes), then removes both run dirs
+    (YARN's stays, with its logs, when the block ends with an exception).
+
+    Attributes: ``hdfs_uri``, ``conf_dir`` (the HADOOP_CONF_DIR), ``rest`` (the RM REST URL),
+    ``run_dir`` (YARN's), ``archive_uri`` (hdfs://...), ``archive_bytes``, ``timings``
+    (``hdfs_start_s``, ``yarn_start_s``, ``pack_s`` when packed, ``archive_upload_s``), ``left``.
+    """
+
+    def __init__(self, archive: str | None = None, *, pack_exclude: Sequence[str] = (),
+                 timeout_s: float = 900.0) -> None:
+        self.archive = archive
+        self.pack_exclude = list(pack_exclude)
+        self.timings: dict[str, float] = {}
+        self.left: list[str] = []
+        self.hdfs_uri = self.conf_dir = self.rest = self.run_dir = self.archive_uri = ""
+        self.archive_bytes = 0
+        self.hdfs_run = ""
+        self._pack_dir: str | None = None
+        self._started: list[str] = []
+        self._timeout_s = timeout_s
+
+    def _env(self, daemon: str) -> dict[str, str]:
+        env = {**os.environ, **BENCH_ENV, "PYTHON": sys.executable}
+        if daemon == "hdfs":
+            env.update(ZOO_TUNE_HDFS_RUN=self.hdfs_run, ZOO_TUNE_HDFS_PORT="0")
+        else:
+            env.update(ZOO_TUNE_YARN_RUN=self.run_dir, ZOO_TUNE_YARN_DEFAULT_FS=self.hdfs_uri)
+        return env
+
+    def _script(self, daemon: str, command: str) -> subprocess.CompletedProcess:
+        script = HDFS_SCRIPT if daemon == "hdfs" else YARN_SCRIPT
+        return subprocess.run(["bash", script, command], env=self._env(daemon),
+                              capture_output=True, text=True, timeout=self._timeout_s,
+                              check=False)
+
+    def _start(self, daemon: str) -> str:
+        with Timer() as t:
+            out = self._script(daemon, "start")
+        self._started.append(daemon)  # even a failed start may leave processes for stop
+        if out.returncode != 0:
+            raise RuntimeError(f"{daemon}.sh start failed:\n{out.stderr[-3000:]}")
+        self.timings[f"{daemon}_start_s"] = t.s
+        return out.stdout.strip().splitlines()[-1]
+
+    def __enter__(self) -> YarnOnHdfs:
+        import tempfile
+
+        self.hdfs_run = tempfile.mkdtemp(prefix="bench_hdfs_")
+        self.run_dir = tempfile.mkdtemp(prefix="bench_yarn_")
+        try:
+            self.hdfs_uri = self._start("hdfs")
+            self.conf_dir = self._start("yarn")
+            self.rest = self._script("yarn", "rest").stdout.strip()
+            if self.archive is None:
+                from zoo_tune.cluster import pack_env
+
+                self._pack_dir = tempfile.mkdtemp(prefix="bench_env_")
+                with Timer() as t:
+                    self.archive = pack_env(os.path.join(self._pack_dir, "env.tar.gz"),
+                                            exclude=self.pack_exclude)
+                self.timings["pack_s"] = t.s
+            self._upload()
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def _upload(self) -> None:
+        from hdfs_native import Client
+
+        assert self.archive is not None
+        path = f"/envs/{os.path.basename(self.archive)}"
+        with Timer() as t:
+            with open(self.archive, "rb") as src, Client(self.hdfs_uri).create(path) as dst:
+                while chunk := src.read(8 * 1024**2):
+                    dst.write(chunk)
+        self.timings["archive_upload_s"] = t.s
+        self.archive_bytes = os.path.getsize(self.archive)
+        self.archive_uri = self.hdfs_uri + path
+
+    def app(self, app_id: str) -> dict[str, Any]:
+        """The ResourceManager's record of ``app_id`` (REST ``/ws/v1/cluster/apps/<id>``)."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.rest}/ws/v1/cluster/apps/{app_id}",
+                                    timeout=10) as r:
+            return json.load(r)["app"]
+
+    def wait_app_done(self, app_id: str, timeout_s: float = 60.0) -> dict[str, Any]:
+        """:meth:`app` once the application has finished (or after ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            app = self.app(app_id)
+            if app["state"] in ("FINISHED", "FAILED", "KILLED") or time.monotonic() > deadline:
+                return app
+            time.sleep(0.5)
+
+    def container_processes(self, timeout_s: float = 30.0) -> list[str]:
+        """Processes still running in a container dir (``nm-local/``) of this YARN, after
+        waiting up to ``timeout_s`` for them to exit."""
+        return wait_dir_processes_gone(os.path.join(self.run_dir, "nm-local"), timeout_s)
+
+    def localization(self, app_id: str) -> dict[str, float | None]:
+        """What the NodeManager's log says about the containers of ``app_id``: the seconds
+        each spent LOCALIZING, ``am_localize_s`` (the application master's container: it
+        fetches the archive and Spark's staged files first) and ``executor_localize_s`` (the
+        longest of the others), and when (epoch seconds) they were RUNNING:
+        ``am_running_epoch`` and ``executors_running_epoch`` (the last executor's)."""
+        import re
+
+        tag = app_id.removeprefix("application_")
+        pattern = re.compile(r"^(\S+ \S+) INFO container\.ContainerImpl: Container "
+                             rf"container_{tag}_\d+_(\d+) transitioned from (\w+) to (\w+)")
+        began: dict[str, float] = {}
+        spans: dict[str, float] = {}
+        running: dict[str, float] = {}
+        log = os.path.join(self.run_dir, "logs", "nodemanager.log")
+        with open(log, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                m = pattern.match(line)
+                if m is None:
+                    continue
+                stamp, number, old, new = m.groups()
+                if new == "LOCALIZING":
+                    began[number] = _log_time(stamp)
+                elif old == "LOCALIZING" and number in began:
+                    spans[number] = _log_time(stamp) - began[number]
+                elif new == "RUNNING":
+                    running.setdefault(number, _log_time(stamp))
+        am, am_running = spans.pop("000001", None), running.pop("000001", None)
+        return {"am_localize_s": am, "executor_localize_s": max(spans.values(), default=None),
+                "am_running_epoch": am_running,
+                "executors_running_epoch": max(running.values(), default=None)}
+
+    def driver_stdout(self, app_id: str) -> str:
+        """What a yarn-cluster driver printed: its application master container's stdout."""
+        import glob
+
+        logs = sorted(glob.glob(os.path.join(self.run_dir, "nm-logs", app_id,
+                                             "container_*_01_000001", "stdout")))
+        if not logs:
+            raise RuntimeError(f"no driver stdout for {app_id} under {self.run_dir}/nm-logs")
+        with open(logs[-1], encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def __exit__(self, *exc: object) -> None:
+        import shutil
+
+        if "yarn" in self._started:
+            out = self._script("yarn", "stop")
+            if out.returncode != 0:
+                self.left.append(f"yarn.sh stop exited {out.returncode}: {out.stderr[-500:]}")
+            if "killing what the containers left" in out.stderr:
+                self.left.append(f"yarn.sh stop: {out.stderr.strip()[-500:]}")
+            status = self._script("yarn", "status")
+            if status.returncode != 3:
+                self.left.append(f"yarn.sh status after stop: {status.stdout.strip()}")
+            self.left += self.container_processes(10)
+        if "hdfs" in self._started:
+            out = self._script("hdfs", "stop")
+            if out.returncode != 0:
+                self.left.append(f"hdfs.sh stop exited {out.returncode}: {out.stderr[-500:]}")
+            status = self._script("hdfs", "status")
+            if status.returncode != 3:
+                self.left.append(f"hdfs.sh status after stop: {status.stdout.strip()}")
+        self._started = []
+        # every daemon, container JVM and Ray node of either names its run dir
+        self.left += wait_processes_gone([d for d in (self.run_dir, self.hdfs_run) if d], 30)
+        failed = bool(exc) and exc[0] is not None
+        if failed and self.run_dir:  # YARN's logs and the containers' stdout/stderr
+            print(f"YarnOnHdfs: kept YARN's run dir {self.run_dir} (logs/, nm-logs/)",
+                  file=sys.stderr)
+        for folder in (None if failed else self.run_dir, self.hdfs_run, self._pack_dir):
+            if folder:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def git_state() -> dict[str, Any]:

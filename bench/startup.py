@@ -1,4 +1,5 @@
-"""Start-up time of ``init_context`` on Spark: ``standalone`` and ``local-cluster``.
+"""Start-up time of ``init_context`` on Spark: ``standalone``, ``local-cluster``, and on a real
+YARN: ``yarn-client`` and ``yarn-cluster``.
 
 Each run is a fresh Python process (one Ray per process) that imports zoo_tune, calls
 ``init_context(cluster_mode=MODE, num_nodes=2, cores=1, memory=1 GiB,
@@ -25,24 +26,88 @@ dir and on a port of its own, and stops at the end (its own start time is report
 ``cluster_start_s``, not part of any run). ``local-cluster`` needs no cluster:
 ``local-cluster[2,1,1024]``. Runs go round robin over the modes, ``--repeat`` times.
 
+YARN (``--modes yarn-client yarn-cluster``, or ``--yarn``; not in the default modes: needs
+Java, and Maven the first time, when ``scripts/yarn.sh`` fetches Hadoop's jars once). This
+script starts a single-node HDFS (``scripts/hdfs.sh``, a run dir of its own, any free port)
+and a single-node YARN (``scripts/yarn.sh``, a run dir of its own) whose ``fs.defaultFS`` is
+that HDFS, so Spark stages every application there, as tests/cluster/conftest.py's fixtures
+do; it puts the Python environment the containers run on that HDFS once (``/envs/``, with
+hdfs_native): the archive ``--archive PATH`` names (a ``.tar.gz`` packed before), else this
+venv packed here first with ``zoo_tune.cluster.pack_env(exclude=LEAN_EXCLUDE)``
+(tests/cluster/_spark_helpers.py; ~2 min, 2.9 GB in a temp dir removed at the end). At the
+end it stops YARN and HDFS and checks that no daemon, container process or Ray node of
+theirs is left (``yarn_hdfs_left``; the exit status is 1 if any is).
+
+- ``yarn-client``: the run's process, with HADOOP_CONF_DIR set, calls
+  ``init_context(cluster_mode="yarn-client", num_nodes=2, cores=1, archive=<hdfs uri>,
+  executor_memory="512m", memory=1 GiB, object_store_memory=256 MiB)``; phases, first task,
+  stop and checks as above, and no process may be left in a YARN container dir (``nm-local/``,
+  found by working directory) after ``stop_context`` nor after the process exited.
+- ``yarn-cluster``: the driver runs inside YARN. The parent runs ``scripts/zoo-tune-submit
+  --master yarn --deploy-mode cluster --archive <hdfs uri> --num-nodes 2 --cores 1
+  --executor-memory 512m --node-memory 1g --object-store-memory 256m`` on a small driver script
+  it writes to a temp dir (this file and ``_common.py`` go along with ``--py-files``): in the
+  application master's container the driver calls ``init_context(cluster_mode="yarn-cluster")``
+  and measures what a run's process measures (its check after ``stop_context``: Ray nodes and
+  its own children; the executors live until the application ends); its JSON row is the last
+  line of that container's stdout (``nm-logs/<app id>/container_*_01_000001/stdout``; the app
+  id from spark-submit's stderr). ``submit_s`` (= ``process_s``) is zoo-tune-submit's wall
+  time as the client saw it; after it the parent checks the application's executors, Ray nodes
+  and container dirs.
+
+For both YARN modes, in seconds after t0 (``yarn-client``: ``init_context`` called;
+``yarn-cluster``: zoo-tune-submit started): ``app_submitted_s`` (the ResourceManager has the
+application: before it, the client's JVM started and Spark's YARN client zipped SPARK_HOME/jars
+and uploaded it, the conf and pyspark.zip to the staging dir on HDFS, for every application,
+as its warning "Neither spark.yarn.jars nor spark.yarn.archive is set" says:
+``spark_jars_uploaded``), ``am_running_s`` (the application master's container running, its
+files localized), ``executors_running_s`` (the last executor's container running; both from
+the NodeManager's log), ``driver_python_s`` (``yarn-cluster``: the driver's Python started in
+the AM's container) and ``until_ready_s`` (the Ray cluster ready: ``startup_s`` for
+``yarn-client``; from the submit for ``yarn-cluster``). Durations: ``am_launched_s`` (the RM's
+``startedTime`` to ``launchTime``: the AM's container allocated and started),
+``am_localize_s`` and ``executor_localize_s`` (the NodeManager's LOCALIZING span of the AM's
+container, which fetches the application's files first, and the longest of the executors'),
+``staging_upload_s`` (``yarn-cluster``: "Preparing resources for our AM container" to
+"Submitting application" in spark-submit's log, whole seconds), ``app_elapsed_s``; and
+``app_state`` / ``app_final_status`` from the RM REST API (``/ws/v1/cluster/apps/<id>``).
+
+The first application on the node pays for localizing the archive (download from HDFS and
+untar, ~2 min for 2.9 GB); later ones reuse it from the NodeManager's PUBLIC cache. So the
+first YARN mode runs once more before the round robin: that run is reported apart
+(``first_application`` in the JSON, a "(first application)" row in the tables, with
+``first_localization_s``, its application master container's localization), never in the
+medians.
+
     .venv/bin/python bench/startup.py --repeat 3
     .venv/bin/python bench/startup.py --modes standalone --master spark://127.0.0.1:7077
     .venv/bin/python bench/startup.py --smoke
+    .venv/bin/python bench/startup.py --yarn --archive /tmp/zt_env/env.tar.gz  # packed before
+    .venv/bin/python bench/startup.py --modes yarn-client yarn-cluster  # packs the venv first
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
+import re
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from _common import (
+    BENCH_ENV,
+    SPARK_JARS_UPLOADED,
+    SUBMIT_SCRIPT,
     SparkStandalone,
     Timer,
+    YarnOnHdfs,
     claim_stdout,
     emit,
     git_state,
@@ -50,13 +115,29 @@ from _common import (
     markdown_table,
     merge_repeats,
     run_worker,
+    wait_dir_processes_gone,
     wait_processes_gone,
 )
 
-MODES = ("standalone", "local-cluster")
+SPARK_MODES = ("standalone", "local-cluster")
+YARN_MODES = ("yarn-client", "yarn-cluster")
+MODES = SPARK_MODES + YARN_MODES
 PHASES = ("spark_session_s", "executors_s", "setup_ray_cluster_s", "connect_s")
 NODE_MEMORY = 1024**3
 OBJECT_STORE = 256 * 1024**2
+EXECUTOR_MEMORY = "512m"  # YARN modes: the executor JVM's heap (Ray nodes live outside it)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The yarn-cluster driver: bench/startup.py's own worker, run in YARN's application master.
+DRIVER = '''"""bench/startup.py's yarn-cluster driver: init_context(cluster_mode="yarn-cluster") in
+YARN's application master container, measured as a run's process measures; the JSON row is
+the last line on stdout."""
+import sys
+
+import startup  # bench/startup.py and bench/_common.py, shipped with --py-files
+
+sys.exit(startup.main(sys.argv[1:]))
+'''
 
 
 class _SleepCounter:
@@ -110,8 +191,12 @@ def _own_children() -> list[str]:
     return left
 
 
-def measure(mode: str, master: str | None, nodes: int, cores: int) -> dict[str, Any]:
+def measure(mode: str, master: str | None, nodes: int, cores: int, *,
+            archive: str | None = None, executor_memory: str | None = None,
+            yarn_run: str | None = None) -> dict[str, Any]:
     """One start-up and stop of ``mode`` in this process (which must have no Ray yet)."""
+    import psutil
+
     with Timer() as t_import:
         import ray
 
@@ -121,12 +206,19 @@ def measure(mode: str, master: str | None, nodes: int, cores: int) -> dict[str, 
                               "object_store_memory": OBJECT_STORE}
     if mode == "standalone":
         kwargs["master"] = master
+    elif mode == "yarn-client":
+        kwargs.update(archive=archive, executor_memory=executor_memory)
+    elif mode == "yarn-cluster":
+        kwargs = {}  # zoo-tune-submit sized the containers and the Ray nodes
+    init_epoch = time.time()
     ctx = zoo_tune.init_context(cluster_mode=mode, **kwargs)
     row: dict[str, Any] = {"mode": mode, "startup_s": ctx.startup_s,
                            "import_s": t_import.s, "ray_sleep_s": sleeps.total_s,
                            "spark_master": ctx.spark_master,
                            "ray_worker_nodes": ctx.ray_worker_nodes,
-                           "ray_cpus": ray.cluster_resources().get("CPU", 0.0)}
+                           "ray_cpus": ray.cluster_resources().get("CPU", 0.0),
+                           "init_epoch": init_epoch,
+                           "python_start_epoch": psutil.Process().create_time()}
     row.update({phase: ctx.timings.get(phase) for phase in PHASES})
     row.update(ctx.timings)  # and any finer phase zoo_tune reports (ray_head_s: head up)
     row["other_s"] = ctx.startup_s - sum(ctx.timings.get(p) or 0.0 for p in PHASES)
@@ -145,9 +237,13 @@ def measure(mode: str, master: str | None, nodes: int, cores: int) -> dict[str, 
             zoo_tune.stop_context()
         row["stop_s"] = t_stop.s
     row["ray_initialized_after_stop"] = ray.is_initialized()
-    markers = [row["app_id"], row["ray_temp_root"]]
+    # yarn-cluster: this driver's own application master (its parent JVM) and the executors run
+    # until this process exits; the bench checks them once the application has ended.
+    markers = [row["ray_temp_root"]] + ([] if mode == "yarn-cluster" else [row["app_id"]])
     deadline = time.monotonic() + 30
     left = wait_processes_gone(markers, 30)
+    if yarn_run:  # yarn-client: nothing may be left in a container dir of the YARN
+        left += wait_dir_processes_gone(os.path.join(yarn_run, "nm-local"), 30)
     while _own_children() and time.monotonic() < deadline:
         time.sleep(0.5)
     row["left_after_stop"] = left + _own_children()
@@ -156,9 +252,16 @@ def measure(mode: str, master: str | None, nodes: int, cores: int) -> dict[str, 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(SPARK_MODES),
+                        help="default: standalone local-cluster (the YARN modes need Java and, "
+                             "once, Maven)")
+    parser.add_argument("--yarn", action="store_true",
+                        help="shortcut for --modes yarn-client yarn-cluster")
     parser.add_argument("--master", help="a running standalone master (spark://host:port); "
                                          "default: start one here (master + 2 workers)")
+    parser.add_argument("--archive", help="YARN modes: the packed venv (.tar.gz) to put on the "
+                                          "HDFS; default: pack this venv here (LEAN_EXCLUDE, "
+                                          "~2 min, 2.9 GB, removed at the end)")
     parser.add_argument("--nodes", type=int, default=2, help="num_nodes (Ray worker nodes)")
     parser.add_argument("--cores", type=int, default=1, help="cores of each Ray worker node")
     parser.add_argument("--repeat", type=int, default=None,
@@ -167,22 +270,124 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="one run per mode")
     parser.add_argument("--markdown", help="write the Markdown table here, not to stderr")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--archive-uri", help=argparse.SUPPRESS)  # worker: yarn-client's
+    parser.add_argument("--yarn-run", help=argparse.SUPPRESS)  # worker: YARN's run dir
     args = parser.parse_args(argv)
+    if args.yarn:
+        args.modes = list(YARN_MODES)
+    args.modes = list(dict.fromkeys(args.modes))
     if args.repeat is None:
         args.repeat = 1 if args.smoke else 3
+    if args.archive and not args.worker and not os.path.isfile(args.archive):
+        parser.error(f"--archive {args.archive!r} does not exist")
     return args
 
 
-def _run(args: argparse.Namespace, mode: str, master: str | None) -> dict[str, Any]:
+def _run(args: argparse.Namespace, mode: str, master: str | None,
+         yarn: YarnOnHdfs | None, logs: str) -> dict[str, Any]:
     """One run of ``mode`` in a fresh process; then check its processes are gone."""
+    load = os.getloadavg()[0]
+    row = _run_mode(args, mode, master, yarn, logs)
+    row["load_avg_1m"] = [round(load, 2), round(os.getloadavg()[0], 2)]  # before, after
+    return row
+
+
+def _run_mode(args: argparse.Namespace, mode: str, master: str | None,
+              yarn: YarnOnHdfs | None, logs: str) -> dict[str, Any]:
+    if mode == "yarn-cluster":
+        assert yarn is not None
+        return _run_yarn_cluster(args, yarn, logs)
     worker_args = ["--modes", mode, "--nodes", str(args.nodes), "--cores", str(args.cores)]
+    env = None
     if master:
         worker_args += ["--master", master]
+    if mode == "yarn-client":
+        assert yarn is not None
+        worker_args += ["--archive-uri", yarn.archive_uri, "--yarn-run", yarn.run_dir]
+        env = {"HADOOP_CONF_DIR": yarn.conf_dir}
+    stderr_path = os.path.join(logs, f"{mode}_{time.time_ns()}.stderr")
     with Timer() as t:
-        row = run_worker(__file__, worker_args, args.timeout)
+        row = run_worker(__file__, worker_args, args.timeout, env=env, stderr_path=stderr_path)
     row["process_s"] = t.s
     row["left_after_exit"] = wait_processes_gone([row["app_id"], row["ray_temp_root"]], 30)
+    if yarn is not None and mode == "yarn-client":
+        row["left_after_exit"] += yarn.container_processes(30)
+        with open(stderr_path, encoding="utf-8", errors="replace") as f:
+            _add_yarn_facts(row, yarn, row["init_epoch"], f.read())
     return row
+
+
+def _run_yarn_cluster(args: argparse.Namespace, yarn: YarnOnHdfs, logs: str) -> dict[str, Any]:
+    """zoo-tune-submit --deploy-mode cluster of the driver; its row from the AM's stdout."""
+    import subprocess
+
+    driver = os.path.join(logs, "startup_yarn_cluster_driver.py")
+    if not os.path.exists(driver):
+        with open(driver, "w", encoding="utf-8") as f:
+            f.write(DRIVER)
+    here = os.path.dirname(os.path.abspath(__file__))
+    cmd = ["bash", SUBMIT_SCRIPT, "--master", "yarn", "--deploy-mode", "cluster",
+           "--archive", yarn.archive_uri, "--num-nodes", str(args.nodes),
+           "--cores", str(args.cores), "--executor-memory", EXECUTOR_MEMORY,
+           "--node-memory", f"{NODE_MEMORY // 1024**2}m",
+           "--object-store-memory", f"{OBJECT_STORE // 1024**2}m",
+           "--py-files", f"{here}/startup.py,{here}/_common.py", driver,
+           "--worker", "--modes", "yarn-cluster", "--nodes", str(args.nodes),
+           "--cores", str(args.cores)]
+    env = {**os.environ, **BENCH_ENV, "HADOOP_CONF_DIR": yarn.conf_dir}
+    t0 = time.time()
+    with Timer() as t:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env,
+                             cwd=logs, check=False)
+    with open(os.path.join(logs, f"yarn-cluster_{time.time_ns()}.stderr"), "w",
+              encoding="utf-8") as f:
+        f.write(out.stderr)
+    ids = re.findall(r"application_\d+_\d+", out.stderr)
+    if out.returncode != 0 or not ids:
+        tail = ""
+        with contextlib.suppress(RuntimeError, OSError):
+            tail = yarn.driver_stdout(ids[0])[-2000:] if ids else ""
+        raise RuntimeError(f"zoo-tune-submit exited {out.returncode}:\n{out.stderr[-3000:]}\n"
+                           f"driver stdout: {tail}")
+    app_id = ids[0]
+    lines = [line for line in yarn.driver_stdout(app_id).splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"the yarn-cluster driver of {app_id} printed no JSON row")
+    row = json.loads(lines[-1])
+    row.update(submit_s=t.s, process_s=t.s, driver_python_s=row["python_start_epoch"] - t0,
+               staging_upload_s=_staging_upload_s(out.stderr))
+    row["left_after_exit"] = (wait_processes_gone([app_id, row["ray_temp_root"]], 30)
+                              + yarn.container_processes(30))
+    _add_yarn_facts(row, yarn, t0, out.stderr)
+    return row
+
+
+def _staging_upload_s(stderr: str) -> float | None:
+    """spark-submit's log: "Preparing resources for our AM container" to "Submitting
+    application" (the staging dir filled; log4j time stamps, whole seconds)."""
+    def stamp(text: str) -> float | None:
+        m = re.search(rf"^(\d\d/\d\d/\d\d \d\d:\d\d:\d\d) INFO Client: {text}", stderr, re.M)
+        return time.mktime(time.strptime(m[1], "%y/%m/%d %H:%M:%S")) if m else None
+
+    begin, end = stamp("Preparing resources for our AM container"), stamp("Submitting application")
+    return None if begin is None or end is None else end - begin
+
+
+def _add_yarn_facts(row: dict[str, Any], yarn: YarnOnHdfs, t0: float, log: str) -> None:
+    """The application's timeline from t0, localization, final state (RM REST, NM log)."""
+    app = yarn.wait_app_done(row["app_id"])
+    started, launched = app.get("startedTime"), app.get("launchTime")
+    row.update(app_state=app["state"], app_final_status=app["finalStatus"],
+               app_elapsed_s=app["elapsedTime"] / 1000,
+               app_submitted_s=started / 1000 - t0 if started else None,
+               am_launched_s=(launched - started) / 1000 if started and launched else None,
+               until_ready_s=row["init_epoch"] + row["startup_s"] - t0,
+               spark_jars_uploaded=SPARK_JARS_UPLOADED in log)
+    containers = yarn.localization(row["app_id"])
+    for key in ("am_running", "executors_running"):  # as seconds after t0
+        epoch = containers.pop(f"{key}_epoch")
+        row[f"{key}_s"] = None if epoch is None else epoch - t0
+    row.update(containers)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -197,39 +402,128 @@ def table(rows: list[dict[str, Any]]) -> str:
     return markdown_table(headers, body)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    claim_stdout()
-    if args.worker:
-        emit(measure(args.modes[0], args.master, args.nodes, args.cores), None, None)
-        return 0
-    runs: list[dict[str, Any]] = []
-    cluster = (SparkStandalone(args.master, workers=args.nodes, cores=args.cores)
-               if "standalone" in args.modes else None)
-    with cluster or contextlib.nullcontext():
+def yarn_table(rows: list[dict[str, Any]]) -> str:
+    """The YARN rows: the application's timeline (seconds after t0: ``init_context`` called,
+    or zoo-tune-submit started), localization, the client's wall time, the final state."""
+    headers = ["mode", "runs", "Ray ready at s (median)", "Ray ready at s (min)",
+               "app submitted at s", "AM running at s", "executors running at s",
+               "driver Python at s", "AM localization s", "staging upload s",
+               "submit wall s", "app state", "processes left"]
+    body = [[r["mode"], r["repeats"], r["until_ready_s"], r["until_ready_s_min"],
+             r["app_submitted_s"], r["am_running_s"], r["executors_running_s"],
+             r.get("driver_python_s"), r["am_localize_s"], r.get("staging_upload_s"),
+             r.get("submit_s"), f"{r['app_state']}/{r['app_final_status']}",
+             r["left_processes"]] for r in rows if r["mode"].startswith("yarn")]
+    return markdown_table(headers, body)
+
+
+def _merge(runs: list[dict[str, Any]], label: str | None = None) -> list[dict[str, Any]]:
+    rows = merge_repeats(runs, ("mode",), wall_key="startup_s")
+    for row in rows:  # every process left behind by any run of the mode, not a median
+        mine = [r for r in runs if r["mode"] == row["mode"]]
+        row["left_processes"] = sum(len(r["left_after_stop"]) + len(r["left_after_exit"])
+                                    for r in mine)
+        if "until_ready_s" in row:
+            row["until_ready_s_min"] = min(r["until_ready_s"] for r in mine)
+            for key in ("app_state", "app_final_status"):  # every run's, not the first's
+                row[key] = ",".join(sorted({str(r[key]) for r in mine}))
+        if label:
+            row["mode"] = f"{row['mode']} {label}"
+    return rows
+
+
+def _run_all(args: argparse.Namespace, cluster: SparkStandalone | None,
+             yarn: YarnOnHdfs | None, logs: str, runs: list[dict[str, Any]],
+             first: list[dict[str, Any]]) -> None:
+    """Start the clusters, run the first YARN application apart, then the round robin."""
+    yarn_modes = [m for m in args.modes if m in YARN_MODES]
+    with contextlib.ExitStack() as stack:
+        if cluster is not None:
+            stack.enter_context(cluster)
+        if yarn is not None:
+            print("[startup] starting HDFS and YARN, putting the archive on HDFS ...",
+                  file=sys.stderr, flush=True)
+            stack.enter_context(yarn)
+            print(f"[startup] YARN up {yarn.timings}; {yarn_modes[0]} first application "
+                  f"(localizes the archive) ...", file=sys.stderr, flush=True)
+            first.append(_run(args, yarn_modes[0], None, yarn, logs))
+            first[0]["first_localization_s"] = first[0]["am_localize_s"]
+        master = cluster.master if cluster is not None else None
         for repeat in range(args.repeat):  # round robin: load drifts hit every mode alike
             for mode in args.modes:
                 print(f"[startup] {mode} (run {repeat + 1}/{args.repeat}) ...",
                       file=sys.stderr, flush=True)
-                master = cluster.master if cluster is not None else None
-                runs.append(_run(args, mode, master if mode == "standalone" else None))
-    rows = merge_repeats(runs, ("mode",), wall_key="startup_s")
-    for row in rows:  # every process left behind by any run of the mode, not a median
-        row["left_processes"] = sum(len(r["left_after_stop"]) + len(r["left_after_exit"])
-                                    for r in runs if r["mode"] == row["mode"])
+                runs.append(_run(args, mode, master if mode == "standalone" else None, yarn,
+                                 logs))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    claim_stdout()
+    if args.worker:
+        emit(measure(args.modes[0], args.master, args.nodes, args.cores,
+                     archive=args.archive_uri, executor_memory=EXECUTOR_MEMORY,
+                     yarn_run=args.yarn_run), None, None)
+        return 0
+    runs: list[dict[str, Any]] = []
+    first: list[dict[str, Any]] = []
+    yarn_modes = [m for m in args.modes if m in YARN_MODES]
+    cluster = (SparkStandalone(args.master, workers=args.nodes, cores=args.cores)
+               if "standalone" in args.modes else None)
+    yarn = None
+    if yarn_modes:
+        exclude: list[str] = []
+        if not args.archive:
+            sys.path.insert(0, ROOT)
+            from tests.cluster._spark_helpers import LEAN_EXCLUDE
+
+            exclude = LEAN_EXCLUDE
+        yarn = YarnOnHdfs(args.archive, pack_exclude=exclude)
+    logs = tempfile.mkdtemp(prefix="bench_startup_")  # stderr of every run; kept on failure
+    try:
+        _run_all(args, cluster, yarn, logs, runs, first)
+    except BaseException:
+        print(f"[startup] the runs' logs are kept in {logs}", file=sys.stderr)
+        raise
+    shutil.rmtree(logs, ignore_errors=True)
+    rows = _merge(runs)
+    first_rows = _merge(first, "(first application)")
+    yarn_settings = None
+    if yarn is not None:
+        import pyspark
+
+        steady = sorted(r["am_localize_s"] for r in runs if r.get("am_localize_s") is not None)
+        jars = os.path.join(os.path.dirname(pyspark.__file__), "jars")
+        yarn_settings = {
+            "hdfs_uri": yarn.hdfs_uri, "archive": args.archive or "(packed here)",
+            "archive_uri": yarn.archive_uri, "archive_bytes": yarn.archive_bytes,
+            "timings": yarn.timings, "executor_memory": EXECUTOR_MEMORY,
+            "spark_jars_mb": round(sum(e.stat().st_size for e in os.scandir(jars)) / 2**20),
+            "first_localization_s": first[0]["first_localization_s"],
+            # the archive's share: the first AM localization minus a later one's (Spark's files)
+            "archive_localization_s": (first[0]["first_localization_s"] - steady[len(steady) // 2]
+                                       if steady and first[0]["first_localization_s"] else None),
+            "yarn_hdfs_left": yarn.left}
+        if yarn.left:
+            print(f"[startup] left by YARN/HDFS after stop: {yarn.left}", file=sys.stderr)
     result = {
         "benchmark": "startup",
         "machine": machine(),
         "settings": {"modes": args.modes, "nodes": args.nodes, "cores": args.cores,
                      "memory": NODE_MEMORY, "object_store_memory": OBJECT_STORE,
                      "repeat": args.repeat, "smoke": args.smoke, "master": args.master,
-                     "cluster_start_s": cluster and cluster.start_s, "time": time.time(),
-                     "git": git_state()},
+                     "cluster_start_s": cluster and cluster.start_s, "yarn": yarn_settings,
+                     "time": time.time(), "git": git_state()},
         "runs": runs,
+        "first_application": first,
         "results": rows,
+        "first_application_results": first_rows,
     }
-    emit(result, table(rows), args.markdown)
-    return 0
+    text = table(first_rows + rows)
+    if yarn is not None:
+        text += "\n\n" + yarn_table(first_rows + rows)
+    emit(result, text, args.markdown)
+    return 1 if yarn is not None and yarn.left else 0
 
 
 if __name__ == "__main__":
