@@ -5,11 +5,14 @@ every 10 s ("auto" period), and a searcher that suggests configs as slots free u
 optuna, BOHB, ...) adds trials between two snapshots. A driver killed in that window left a
 snapshot that knew fewer trials than had run: the resumed run sampled new configs in their
 place, and the experiment ended with more trials than ``n_sampling`` asked for (measured:
-6 instead of 4 with hyperopt). :func:`install` wraps ``TuneController.add_trial`` once per
-process so that each new trial forces the next snapshot (Ray's own force flag, which it sets
-itself every ``num_to_keep`` checkpoints); the snapshot then goes out in the same step of
-Ray's loop, before the trial has run an epoch. If Ray's names change, :func:`install` logs a
-warning and snapshots keep Ray's own period.
+6 instead of 4 with hyperopt). :func:`install` wraps ``TuneController.add_trial`` and
+``TuneController.checkpoint`` once per process: a trial added marks the snapshot due, and
+the next step of Ray's loop forces it (Ray's own ``force``, with which it waits for the
+upload), at most once per :data:`MIN_INTERVAL_S` so that a grid adding trial after trial does
+not snapshot per trial (measured at 100 trials: +25 ms per trial unthrottled). A trial is
+thus on storage within about a second of being added, long before a real trial's first
+epoch ends. If Ray's names change, :func:`install` logs a warning and snapshots keep Ray's
+own period.
 
 Example:
     >>> install()  # doctest: +SKIP
@@ -20,11 +23,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 _MARK = "_zoo_tune_snapshot_on_add"
+#: Least time between two snapshots forced for added trials.
+MIN_INTERVAL_S = 1.0
 
 
 def install() -> bool:
@@ -37,22 +43,32 @@ def install() -> bool:
         from ray.tune.execution.tune_controller import TuneController
     except ImportError:  # pragma: no cover - Ray always has it in the pinned version
         return False
-    original = getattr(TuneController, "add_trial", None)
-    if original is None:
-        logger.warning("Ray Tune's TuneController has no add_trial: experiment snapshots keep "
-                       "Ray's period, so a resume after a driver kill may sample new configs.")
+    add, checkpoint = (getattr(TuneController, n, None) for n in ("add_trial", "checkpoint"))
+    if add is None or checkpoint is None:
+        logger.warning("Ray Tune's TuneController has no add_trial/checkpoint: experiment "
+                       "snapshots keep Ray's period, so a resume after a driver kill may "
+                       "sample new configs.")
         return False
-    if getattr(original, _MARK, False):
+    if getattr(add, _MARK, False):
         return True
 
-    @functools.wraps(original)
+    @functools.wraps(add)
     def add_trial(self: Any, trial: Any) -> Any:
-        out = original(self, trial)
-        state = getattr(self, "_checkpoint_manager", None)
-        if state is not None and hasattr(state, "_should_force_sync_up"):
-            state._should_force_sync_up = True
+        out = add(self, trial)
+        self._zoo_tune_snapshot_due = True
         return out
+
+    @functools.wraps(checkpoint)
+    def checkpoint_(self: Any, force: bool = False, wait: bool = False) -> Any:
+        now = time.monotonic()
+        if getattr(self, "_zoo_tune_snapshot_due", False) and \
+                now - getattr(self, "_zoo_tune_forced_at", float("-inf")) >= MIN_INTERVAL_S:
+            self._zoo_tune_snapshot_due = False
+            self._zoo_tune_forced_at = now
+            force = True
+        return checkpoint(self, force=force, wait=wait)
 
     setattr(add_trial, _MARK, True)
     TuneController.add_trial = add_trial
+    TuneController.checkpoint = checkpoint_
     return True
