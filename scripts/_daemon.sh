@@ -28,3 +28,21 @@ is_ours() {
 }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+stop_pids() {  # "role:pid" ...: SIGTERM, wait up to 20 s, then SIGKILL
+  local p n alive
+  for p in "$@"; do kill "${p#*:}" 2>/dev/null || true; done
+  for n in $(seq 1 100); do
+    alive=0
+    for p in "$@"; do is_ours "${p%%:*}" "${p#*:}" && alive=1; done
+    [ "$alive" = 1 ] || return 0
+    if [ "$n" = 100 ]; then
+      for p in "$@"; do
+        if is_ours "${p%%:*}" "${p#*:}"; then kill -9 "${p#*:}" 2>/dev/null || true; fi
+      done
+      sleep 0.5
+    else
+      sleep 0.2
+    fi
+  done
+}

@@ -263,29 +263,14 @@ report() {
 
 cmd_stop() {
   lock "$RUN/.lock"
-  local role pid pids=() n
+  local role pid pids=()
   for role in datanode namenode; do
     pid="$(pid_of "$role")"
-    if is_ours "$role" "$pid"; then
-      kill "$pid" 2>/dev/null || true
-      pids+=("$role:$pid")
-    fi
+    if is_ours "$role" "$pid"; then pids+=("$role:$pid"); fi
     rm -f "$RUN/$role.pid"
   done
   [ "${#pids[@]}" -gt 0 ] || { say "not running"; return 0; }
-  for n in $(seq 1 100); do  # 20 s, then SIGKILL
-    local alive=0 p
-    for p in "${pids[@]}"; do is_ours "${p%%:*}" "${p#*:}" && alive=1; done
-    [ "$alive" = 1 ] || break
-    if [ "$n" = 100 ]; then
-      for p in "${pids[@]}"; do
-        if is_ours "${p%%:*}" "${p#*:}"; then kill -9 "${p#*:}" 2>/dev/null || true; fi
-      done
-      sleep 0.5
-    else
-      sleep 0.2
-    fi
-  done
+  stop_pids "${pids[@]}"
   say "stopped (${pids[*]})"
 }
 

@@ -229,28 +229,14 @@ container_pids() {
 
 cmd_stop() {
   lock "$RUN/.lock"
-  local role pid pids=() n p left
+  local role pid pids=() left
   for role in nodemanager resourcemanager; do
     pid="$(pid_of "$role")"
-    if is_ours "$role" "$pid"; then
-      kill "$pid" 2>/dev/null || true
-      pids+=("$role:$pid")
-    fi
+    if is_ours "$role" "$pid"; then pids+=("$role:$pid"); fi
     rm -f "$RUN/$role.pid"
   done
-  for n in $(seq 1 100); do  # 20 s, then SIGKILL
-    local alive=0
-    for p in "${pids[@]}"; do is_ours "${p%%:*}" "${p#*:}" && alive=1; done
-    [ "$alive" = 1 ] || break
-    if [ "$n" = 100 ]; then
-      for p in "${pids[@]}"; do
-        if is_ours "${p%%:*}" "${p#*:}"; then kill -9 "${p#*:}" 2>/dev/null || true; fi
-      done
-      sleep 0.5
-    else
-      sleep 0.2
-    fi
-  done
+  # SIGTERM: the NodeManager stops its containers first.
+  [ "${#pids[@]}" -eq 0 ] || stop_pids "${pids[@]}"
   left="$(container_pids | tr '\n' ' ')"
   if [ -n "$left" ]; then
     say "killing what the containers left: $left"
