@@ -77,3 +77,44 @@ def hdfs_cluster(tmp_path_factory):
     assert start.returncode == 0, start.stderr[-3000:]
     yield start.stdout.strip().splitlines()[-1], str(run / "conf")
     subprocess.run(["bash", str(script), "stop"], env=env, capture_output=True, timeout=120)
+
+
+# --- CI diagnostics: the lowest free disk space seen, and what is left running at the end ---
+# (a run once ended with the NameNode in safe mode because the disk filled up).
+_DISK: dict = {"min_free": None, "when": ""}
+
+
+def _sample_disk(config, stop) -> None:
+    import shutil
+
+    while not stop.wait(5.0):
+        try:
+            free = shutil.disk_usage(config._tmp_path_factory.getbasetemp()).free
+        except Exception:  # noqa: BLE001 - diagnostics only
+            continue
+        if _DISK["min_free"] is None or free < _DISK["min_free"]:
+            _DISK["min_free"], _DISK["when"] = free, os.environ.get("PYTEST_CURRENT_TEST", "")
+
+
+def pytest_configure(config):
+    import threading
+
+    stop = threading.Event()
+    config._zt_disk_stop = stop
+    threading.Thread(target=_sample_disk, args=(config, stop), name="zt-disk-sampler",
+                     daemon=True).start()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    import shutil
+    import threading
+
+    config._zt_disk_stop.set()
+    free = shutil.disk_usage(config._tmp_path_factory.getbasetemp()).free
+    low = _DISK["min_free"]
+    terminalreporter.write_line(
+        f"disk: {free / 1e9:.1f} GB free at the end; lowest "
+        f"{(low if low is not None else free) / 1e9:.1f} GB ({_DISK['when'] or '-'})")
+    alive = sorted(t.name for t in threading.enumerate()
+                   if t is not threading.current_thread() and t.name != "zt-disk-sampler")
+    terminalreporter.write_line(f"threads alive at the end: {alive}")

@@ -31,6 +31,7 @@ def spark_master(tmp_path_factory):
     stop = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True,
                           text=True, timeout=120)
     assert stop.returncode == 0, stop.stderr
+    shutil.rmtree(run / "work", ignore_errors=True)  # executors' unpacked archives (GBs)
     status = subprocess.run(["bash", str(SCRIPT), "status"], env=env, capture_output=True,
                             text=True, timeout=30)
     assert status.returncode == 3, status.stdout
@@ -47,11 +48,13 @@ def env_archive(tmp_path_factory):
 
     reuse = os.environ.get("ZOO_TUNE_TEST_ENV_ARCHIVE")  # inner loop: an archive packed before
     if reuse:
-        return reuse, 0.0
+        yield reuse, 0.0
+        return
     out = tmp_path_factory.mktemp("env_archive") / "env.tar.gz"
     start = time.monotonic()
     path = pack_env(out, exclude=LEAN_EXCLUDE)
-    return path, time.monotonic() - start
+    yield path, time.monotonic() - start
+    Path(path).unlink(missing_ok=True)  # ~3 GB
 
 
 YARN_SCRIPT = SCRIPT.with_name("yarn.sh")
@@ -82,6 +85,7 @@ def yarn_cluster(tmp_path_factory, hdfs_cluster):
                           text=True, timeout=120)
     assert stop.returncode == 0, stop.stderr
     assert "killing what the containers left" not in stop.stderr, stop.stderr
+    shutil.rmtree(run / "nm-local", ignore_errors=True)  # the localized archive, unpacked (GBs)
     status = subprocess.run(["bash", str(YARN_SCRIPT), "status"], env=env, capture_output=True,
                             text=True, timeout=30)
     assert status.returncode == 3, status.stdout
@@ -100,4 +104,5 @@ def hdfs_env_archive(env_archive, hdfs_cluster):
     with open(env_archive[0], "rb") as src, Client(hdfs_cluster[0]).create(path) as dst:
         while chunk := src.read(8 * 1024**2):
             dst.write(chunk)
-    return hdfs_cluster[0] + path
+    yield hdfs_cluster[0] + path
+    Client(hdfs_cluster[0]).delete(path)  # ~3 GB in the DataNode

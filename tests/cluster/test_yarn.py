@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -199,6 +200,13 @@ def test_pack_env_archive_holds_a_working_environment(env_archive, tmp_path):
     # Unpacked the way Spark and YARN do it (tar), then checked on disk.
     env = tmp_path / "environment"
     env.mkdir()
+    try:
+        _check_unpacked_archive(path, pack_s, env, site, tmp_path)
+    finally:
+        shutil.rmtree(env, ignore_errors=True)  # ~5 GB, even when the test fails
+
+
+def _check_unpacked_archive(path: str, pack_s: float, env: Path, site: str, tmp_path: Path):
     subprocess.run(["tar", "-xzf", path, "-C", str(env)], check=True, timeout=300)
     # venv-pack links Python (the nodes need it at the same path), never copies it.
     python = env / "bin" / "python3"
@@ -278,18 +286,24 @@ print(json.dumps({
     "records": [r for r in records if r["pid"] != os.getpid()], "driver_venv": sys.prefix,
     "executor_path": conf.get("spark.executorEnv.PATH"),
     "spark_archives": conf.get("spark.archives"), "left": ours_left(temp_root, app_id),
+    "app_id": app_id,
 }))
 """
 
 
 @pytest.mark.slow
-def test_standalone_executors_run_only_the_archive(spark_master, env_archive, tmp_path):
+def test_standalone_executors_run_only_the_archive(spark_master, env_archive, tmp_path,
+                                                   tmp_path_factory):
     """Trials on a real standalone cluster whose executors see nothing but the archive."""
     path, _ = env_archive
     records = tmp_path / "records"
     records.mkdir()
     body = "from zoo_tune.cluster._spark import ray_node_processes\n" + STANDALONE_ARCHIVE_FIT
     out = run_script(body, tmp_path, spark_master, str(records), path, timeout=600)
+    # Each executor unpacked ~5 GB into the worker's app dir: gone now, not at package end.
+    work = tmp_path_factory.getbasetemp().glob(f"spark_standalone*/work/*/{out['app_id']}")
+    for app_dir in work:
+        shutil.rmtree(app_dir, ignore_errors=True)
     venv, project = out["driver_venv"], str(Path(__file__).parents[2])
     assert out["archive"] == path and out["spark_archives"] == f"{path}#environment"
     assert out["executor_path"].startswith("./environment/bin:")
