@@ -84,12 +84,21 @@ def hdfs_cluster(tmp_path_factory):
 _DISK: dict = {"min_free": None, "when": ""}
 
 
-def _sample_disk(config, stop) -> None:
+def _free_disk(config) -> int:
+    """Free bytes on the file system of pytest's base temp dir (gone once all passed)."""
     import shutil
+    from pathlib import Path
 
+    path = Path(config._tmp_path_factory.getbasetemp())
+    while not path.exists():
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def _sample_disk(config, stop) -> None:
     while not stop.wait(5.0):
         try:
-            free = shutil.disk_usage(config._tmp_path_factory.getbasetemp()).free
+            free = _free_disk(config)
         except Exception:  # noqa: BLE001 - diagnostics only
             continue
         if _DISK["min_free"] is None or free < _DISK["min_free"]:
@@ -106,11 +115,10 @@ def pytest_configure(config):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    import shutil
     import threading
 
     config._zt_disk_stop.set()
-    free = shutil.disk_usage(config._tmp_path_factory.getbasetemp()).free
+    free = _free_disk(config)
     low = _DISK["min_free"]
     terminalreporter.write_line(
         f"disk: {free / 1e9:.1f} GB free at the end; lowest "

@@ -226,7 +226,9 @@ def read_trial(fs: Any, folder: str, state: dict[str, Any] | None = None) -> Tri
     kept = [name for name, progress in progresses.items() if progress is not None]
     checkpoints = {r["checkpoint_dir_name"]: r for r in rows
                    if r.get("checkpoint_dir_name") in kept}
-    progress = progresses[kept[-1]] if kept else {}
+    # The newest epoch's (names follow epochs unless Ray's counter lagged storage).
+    progress = max((progresses[n] for n in kept), default={},
+                   key=lambda p: int(p.get("epoch") or 0))
     rows = _one_per_epoch(rows + _unlogged_epochs(progress, rows))
     trial_id = posixpath.basename(folder)[len(TRIAL_PREFIX):]
     log = _read_text(fs, posixpath.join(folder, "error.txt"))

@@ -4,7 +4,9 @@
 
 4 trials x 4 epochs, one CPU each: a grid over tags a-d, or with SEARCH_ALG (e.g. hyperopt)
 4 samples of ``lr`` (the tag is the sampled lr); every epoch appends "<RUN_ID>:<pid>" to
-RECORD_DIR/epochs_<tag>. The trial table goes to stdout as JSON.
+RECORD_DIR/epochs_<tag>. The trial table goes to stdout as JSON. With
+``ZOO_TUNE_TEST_HOLD=<tag>`` that trial's 4th epoch waits 120 s before its report (a driver
+kill then lands in it).
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ def make_model(config):
 def slow_accuracy(y_true, y_pred, record_dir, run_id):
     with open(os.path.join(record_dir, f"epochs_{_TAG.get('tag', 'driver')}"), "a") as f:
         f.write(f"{run_id}:{os.getpid()}\n")
+    hold = os.environ.get("ZOO_TUNE_TEST_HOLD")
+    if hold and hold == _TAG.get("tag"):
+        with open(os.path.join(record_dir, f"epochs_{hold}")) as f:
+            if len(f.read().split()) == 4:
+                time.sleep(120)
     time.sleep(0.5)
     return float((np.asarray(y_pred).argmax(1) == y_true).mean())
 

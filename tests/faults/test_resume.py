@@ -26,9 +26,10 @@ def _lines(path: Path) -> list[str]:
         return []
 
 
-def _start(logs_dir: str, record: Path, run_id: str, *search_alg: str) -> subprocess.Popen:
+def _start(logs_dir: str, record: Path, run_id: str, *search_alg: str,
+           **env_extra: str) -> subprocess.Popen:
     record.mkdir(exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled", **env_extra}
     env.pop("RAY_ADDRESS", None)
     return subprocess.Popen([sys.executable, str(JOB), logs_dir, str(record), run_id,
                              *search_alg],
@@ -79,10 +80,7 @@ def _first_two_finished(record: Path) -> bool:
     return sum(len(r) >= 4 for r in runs.values()) >= 2 and len(runs) == 4
 
 
-def _kill_driver_and_ray(logs_dir: str, tmp_path: Path, *search_alg: str) -> Path:
-    record = tmp_path / "record"
-    first = _start(logs_dir, record, "1", *search_alg)
-    _wait_for(lambda: _first_two_finished(record), 180, "two finished trials", first)
+def _kill_tree(first: subprocess.Popen) -> None:
     tree = _tree(first)
     for p in tree:  # the driver and the Ray it started (GCS, raylet, workers)
         try:
@@ -91,6 +89,13 @@ def _kill_driver_and_ray(logs_dir: str, tmp_path: Path, *search_alg: str) -> Pat
             pass
     psutil.wait_procs(tree, timeout=30)
     first.communicate(timeout=30)
+
+
+def _kill_driver_and_ray(logs_dir: str, tmp_path: Path, *search_alg: str) -> Path:
+    record = tmp_path / "record"
+    first = _start(logs_dir, record, "1", *search_alg)
+    _wait_for(lambda: _first_two_finished(record), 180, "two finished trials", first)
+    _kill_tree(first)
     return record
 
 
@@ -132,11 +137,31 @@ def test_killed_driver_resumes_a_searcher_without_sampling_again(tmp_path):
     assert sorted(_runs(record)) == sampled  # the second run sampled no new config
     assert sorted(r["tag"] for r in table) == sampled, table
     assert all(r["status"] == "TERMINATED" for r in table), table
-    try:
-        _check_resumed(record, table, sampled)
-    except AssertionError as err:  # seen once under the full suite's load (2026-12-01)
-        pytest.xfail(f"known bug, issue 11 open: a trial interrupted in its last epoch ended "
-                     f"TERMINATED with that epoch missing from its table row: {err}")
+    _check_resumed(record, table, sampled)
+
+
+def test_resume_from_checkpoints_newer_than_the_snapshot_keeps_every_epoch(tmp_path):
+    """The driver killed in trial a's last epoch while Ray's snapshot knew none of its
+    checkpoints (snapshot period 1000 s): the resumed trial goes on from its newest one on
+    storage, names its next checkpoint after every folder there (Ray's restored counter
+    lagged: it wrote into an older epoch's folder, which the pruning then deleted), and ends
+    with all 4 epochs."""
+    logs = tmp_path / "logs"
+    record = tmp_path / "record"
+    first = _start(str(logs), record, "1", ZOO_TUNE_TEST_HOLD="a", TUNE_GLOBAL_CHECKPOINT_S="1000")
+    _wait_for(lambda: len(_lines(record / "epochs_a")) >= 4, 180, "trial a's 4th epoch", first)
+    _kill_tree(first)
+    table = _finish(_start(str(logs), record, "2"))
+    _assert_complete(table)
+    assert _runs(record)["a"] == ["1"] * 4 + ["2"], _runs(record)  # epoch 4 redone, only it
+    # One checkpoint per epoch: epoch e's folder is checkpoint_<e-1> (measured without the
+    # fix: trial a's epoch 4 landed in checkpoint_000000).
+    for trial in sorted((logs / "resumable").glob("trial_*")):
+        held = {c.name: json.loads((c / "zoo_tune_progress.json").read_text())["epoch"]
+                for c in trial.glob("checkpoint_*")}
+        assert held and all(name == f"checkpoint_{epoch - 1:06d}"
+                            for name, epoch in held.items()), (trial.name, held)
+        assert max(held.values()) == 4, (trial.name, held)
 
 
 def test_sigterm_saves_stops_everything_and_resumes(tmp_path):

@@ -104,6 +104,18 @@ def list_kept(fs: Any, trial_folder: str) -> list[Kept]:
     return sorted(kept, key=lambda k: (k.epoch, k.path))
 
 
+def checkpoint_folders(fs: Any, trial_folder: str) -> list[str]:
+    """Names of every ``checkpoint_*`` folder under ``trial_folder``, complete or not."""
+    import pyarrow.fs
+
+    try:
+        infos = fs.get_file_info(pyarrow.fs.FileSelector(trial_folder))
+    except (OSError, RuntimeError):  # nothing written yet
+        return []
+    return sorted(i.base_name for i in infos if i.type == pyarrow.fs.FileType.Directory
+                  and i.base_name.startswith(CHECKPOINT_PREFIX))
+
+
 def superseded(kept: list[Kept], keep: int | None) -> list[Kept]:
     """The checkpoints of ``kept`` (oldest first) that may go.
 

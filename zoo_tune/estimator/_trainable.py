@@ -17,7 +17,9 @@ from zoo_tune.data import CreatorInput, TrialInput
 from zoo_tune.errors import UserCodeError
 from zoo_tune.estimator._backend import Backend, materialize
 from zoo_tune.estimator._checkpoints import (
+    CHECKPOINT_PREFIX,
     Kept,
+    checkpoint_folders,
     delete,
     list_kept,
     read_progress,
@@ -25,6 +27,8 @@ from zoo_tune.estimator._checkpoints import (
     write_progress,
 )
 from zoo_tune.metrics import MetricSpec
+
+logger = logging.getLogger(__name__)
 
 #: Result key holding the 1-based epoch number of a report.
 EPOCH_KEY = "epoch"
@@ -107,7 +111,8 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     start, best, kept, history = 0, None, [], []
     resumed = tune.get_checkpoint()
     if plan.prunes:  # this trial's own checkpoints (PBT hands over other trials')
-        resumed, kept = _newest_on_storage(resumed)
+        resumed, kept, names = _newest_on_storage(resumed)
+        _name_past(names)
     if resumed is not None:
         with resumed.as_directory() as directory:
             backend.restore(state, directory)
@@ -140,6 +145,8 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(directory))
         saved = tune.get_checkpoint()
         if plan.prunes and saved is not None:
+            # The folder now holds this epoch, whatever it held before.
+            kept = [k for k in kept if k.path.rstrip("/") != saved.path.rstrip("/")]
             kept.append(Kept(saved.path, epoch, value, improved))
             gone = superseded(kept, plan.keep_checkpoints)
             delete(saved.filesystem, gone)
@@ -159,8 +166,9 @@ def _trial_storage() -> tuple[Any, str | None]:
         return None, None
 
 
-def _newest_on_storage(given: Any) -> tuple[Any, list[Kept]]:
-    """The newest of this trial's checkpoints on storage (else ``given``), and all of them.
+def _newest_on_storage(given: Any) -> tuple[Any, list[Kept], list[str]]:
+    """The newest of this trial's checkpoints on storage (else ``given``), all complete ones,
+    and the names of every checkpoint folder there (cut short ones included).
 
     Ray Tune restores the checkpoint its newest experiment snapshot names, or none; a driver
     killed between snapshots leaves newer ones on storage (and the named one may be pruned).
@@ -172,11 +180,40 @@ def _newest_on_storage(given: Any) -> tuple[Any, list[Kept]]:
     else:
         fs, folder = _trial_storage()
     if folder is None:
-        return given, []
-    kept = list_kept(fs, folder)
+        return given, [], []
+    kept, names = list_kept(fs, folder), checkpoint_folders(fs, folder)
     if not kept or (given is not None and kept[-1].path.rstrip("/") == given.path.rstrip("/")):
-        return given, kept
-    return tune.Checkpoint(kept[-1].path, filesystem=fs), kept
+        return given, kept, names
+    return tune.Checkpoint(kept[-1].path, filesystem=fs), kept, names
+
+
+def _name_past(names: list[str]) -> None:
+    """Make this trial's next checkpoint folder's name newer than every one on storage.
+
+    Ray Tune names checkpoints ``checkpoint_<index>`` from a counter its experiment snapshot
+    restores; a driver killed after a trial persisted a checkpoint but before the next
+    snapshot restores a counter that lags storage, and the resumed (or retried) trial's next
+    checkpoint would be written into the folder of an older epoch, which the pruning of
+    superseded checkpoints then deleted: the trial ended with an epoch missing (issue 11).
+    """
+    indexes = [i for i in map(_index, names) if i is not None]
+    if not indexes:
+        return
+    try:
+        from ray.train._internal.session import get_session
+
+        storage = get_session().storage
+        if storage.current_checkpoint_index < max(indexes):
+            storage.current_checkpoint_index = max(indexes)  # the next report adds one
+    except (ImportError, AttributeError):  # Ray's private names moved: Ray's own counter
+        logger.warning("Cannot set Ray Tune's checkpoint counter; a resumed trial may reuse "
+                       "a checkpoint folder name.")
+
+
+def _index(name: str) -> int | None:
+    """``N`` of a ``checkpoint_N`` folder name, else ``None``."""
+    digits = name[len(CHECKPOINT_PREFIX):]
+    return int(digits) if name.startswith(CHECKPOINT_PREFIX) and digits.isdigit() else None
 
 
 def _materialize(trial_input: TrialInput, config: dict[str, Any], user: Any) -> Any:
