@@ -1,46 +1,32 @@
-"""``init_context`` / ``stop_context``: one process-wide Ray connection, started or joined."""
+"""``init_context`` / ``stop_context``: one process-wide Ray connection, started or joined.
+
+``init_context`` only validates its arguments (before any cluster work) and dispatches to
+the mode's launcher (:mod:`zoo_tune.cluster._modes` lists them); ``stop_context`` hands the
+context back to the same launcher.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo_tune.cluster._modes import (
+    CLUSTER_MODES,
+    SPARK_MODES,
+    YARN_MODES,
+    Launched,
+    launcher,
+)
 from zoo_tune.errors import InvalidInputError, InvalidTypeError, unknown_choice
 
+__all__ = ["CLUSTER_MODES", "SPARK_MODES", "YARN_MODES", "ClusterContext", "current_context",
+           "ensure_ray", "init_context", "stop_context"]
+
 logger = logging.getLogger(__name__)
-
-#: cluster_mode -> what it does.
-CLUSTER_MODES: dict[str, str] = {
-    "local": "start Ray on this machine (the default when fit runs without init_context)",
-    "ray": "connect to a running Ray cluster at `address` (e.g. 'auto' or 'ray://host:10001')",
-    "standalone": "create a SparkSession on a Spark standalone master (`master='spark://h:p'`) "
-                  "and start Ray worker nodes in its executors",
-    "local-cluster": "Spark's local-cluster[N,C,M] master on this machine (no setup), Ray worker "
-                     "nodes in its executors",
-    "spark-submit": "use the SparkSession spark-submit (or the caller) configured, Ray worker "
-                    "nodes in its executors",
-    "yarn-client": "driver here, Ray worker nodes in YARN containers running a shipped Python "
-                   "environment archive (HADOOP_CONF_DIR names the cluster)",
-    "yarn-cluster": "driver (and Ray head) in the YARN application master: inside a script "
-                    "launched by scripts/zoo-tune-submit --master yarn --deploy-mode cluster",
-    "raydp": "Spark on Ray (RayDP): local Ray (or the one at `address`), Spark executors as Ray "
-             "actors, the SparkSession at ctx.spark; trials run on that Ray",
-}
-
-#: The YARN modes (the Python environment travels as an archive).
-YARN_MODES = ("yarn-client", "yarn-cluster")
-
-#: The modes that start Ray on Spark executors.
-SPARK_MODES = ("standalone", "local-cluster", "spark-submit", *YARN_MODES)
-
-# Ray 2.60 turns token authentication on when ~/.ray/auth_token exists; a local cluster we
-# start ourselves must not depend on that file (DESIGN section 4).
-_RAY_ENV_DEFAULTS = {"RAY_AUTH_MODE": "disabled"}
 
 
 @dataclass
@@ -77,6 +63,7 @@ class ClusterContext:
     owns_spark: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     _spark_ray: Any = field(default=None, repr=False, compare=False)
+    _launched: Launched | None = field(default=None, repr=False, compare=False)
 
 
 _CONTEXT: ClusterContext | None = None
@@ -212,15 +199,14 @@ def init_context(
             f"settings {_CONTEXT.settings}; call stop_context() before starting another "
             f"(cluster_mode={cluster_mode!r}, settings {settings}).")
     start = time.monotonic()
-    if cluster_mode in SPARK_MODES:
-        ctx = _start_spark_ray(cluster_mode, settings, ray_init_kwargs)
-    elif cluster_mode == "raydp":
-        ctx = _start_raydp(settings, ray_init_kwargs)
-    else:
-        started = _start_ray(cluster_mode, cores, memory, object_store_memory, address,
-                             ray_init_kwargs)
-        ctx = _ContextHandle(cluster_mode=cluster_mode, settings=settings, started_ray=started,
-                             ray_address=address)
+    launched = launcher(cluster_mode).start(cluster_mode, settings, ray_init_kwargs)
+    ctx = _ContextHandle(cluster_mode=cluster_mode, settings=settings,
+                         started_ray=launched.started_ray, ray_address=launched.ray_address,
+                         ray_worker_nodes=launched.ray_worker_nodes,
+                         spark_master=launched.spark_master, archive=launched.archive,
+                         spark=launched.spark, owns_spark=launched.owns_spark,
+                         timings=launched.timings, _spark_ray=launched.handle,
+                         _launched=launched)
     ctx.startup_s = time.monotonic() - start
     _CONTEXT = ctx
     logger.info("zoo_tune context %r ready in %.1f s %s", cluster_mode, ctx.startup_s,
@@ -296,169 +282,6 @@ def _check_spark_settings(cluster_mode: str, master: str | None, num_nodes: int 
                                 f"{master!r}.")
 
 
-def _start_spark_ray(cluster_mode: str, settings: dict[str, Any],
-                     ray_init_kwargs: dict[str, Any]) -> _ContextHandle:
-    """Create or reuse the SparkSession, start Ray on it, connect this process."""
-    from zoo_tune.cluster import _spark, _yarn
-
-    for key, value in _RAY_ENV_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    # Ray on Spark reads this when ray.util.spark is first imported (driver and executors).
-    os.environ.setdefault(_spark._WORKER_STARTUP_INTERVAL_ENV, _spark._WORKER_STARTUP_INTERVAL_S)
-    # The head node runs `ray start` from PATH: the venv's ray, not another one.
-    os.environ["PATH"] = _spark._path_with_venv()
-    import ray
-
-    if ray.is_initialized():
-        raise InvalidInputError(
-            f"cluster_mode={cluster_mode!r} starts its own Ray cluster, but this process is "
-            f"already connected to Ray (not through init_context): call ray.shutdown() first.")
-    master, cores, num_nodes = settings["master"], settings["cores"], settings["num_nodes"]
-    executor_memory = settings["executor_memory"]
-    memory = settings["memory"] or _spark.DEFAULT_NODE_MEMORY
-    object_store = settings["object_store_memory"] or max(memory // 4, 128 * 1024**2)
-    submitted = cluster_mode == "spark-submit" or (
-        cluster_mode in YARN_MODES and _yarn.launched_by_spark_submit())
-    timings: dict[str, float] = {}
-    archive = settings["archive"] and _yarn.archive_uri(settings["archive"])
-    if cluster_mode == "yarn-client" and not submitted:
-        conf_dir = _yarn.hadoop_conf_dir()
-        _yarn.check_resource_manager_answers(conf_dir)
-        if archive is None:
-            from zoo_tune.cluster._pack import pack_env
-
-            phase = time.monotonic()
-            archive = pack_env()
-            timings["pack_s"] = time.monotonic() - phase
-    elif cluster_mode == "standalone":
-        _spark.check_master_answers(_spark.parse_standalone(master))
-    elif cluster_mode == "local-cluster":
-        if master is None:
-            mb = _memory_mb(executor_memory or "1g")
-            master = f"local-cluster[{num_nodes or 2},{cores or 1},{mb}]"
-        workers, worker_cores, worker_mb = _spark.parse_local_cluster(master) or (2, 1, 1024)
-        num_nodes = num_nodes or workers * max(1, worker_cores // (cores or worker_cores))
-        cores = cores or worker_cores
-        executor_memory = executor_memory or f"{worker_mb}m"
-    phase = time.monotonic()
-    conf = None
-    app_name = settings["app_name"] or "zoo_tune"
-    if cluster_mode == "yarn-client" and not submitted:
-        cores = cores or 1
-        conf = _yarn.yarn_conf("client", archive=archive, app_name=app_name, cores=cores,
-                               num_nodes=num_nodes, executor_memory=executor_memory or "1g",
-                               node_memory=memory, object_store_memory=object_store,
-                               extra=settings["spark_conf"])
-        if all(_spark._is_loopback(host) for host, _ in _yarn.resource_managers(conf_dir)):
-            # A YARN on this machine: containers reach the driver (and Ray head) on loopback.
-            conf.setdefault("spark.driver.host", "127.0.0.1")
-            conf.setdefault("spark.driver.bindAddress", "127.0.0.1")
-    elif not submitted:
-        cores = cores or 1
-        conf = _spark.spark_conf(master, app_name=app_name, cores=cores, executors=num_nodes,
-                                 executor_memory=executor_memory or "1g",
-                                 extra=settings["spark_conf"], archive=archive)
-    spark, owns_spark = _spark.get_session(cluster_mode, conf)
-    timings["spark_session_s"] = time.monotonic() - phase
-    if cluster_mode in YARN_MODES:
-        try:
-            _yarn.check_session(spark, cluster_mode.split("-", 1)[1])
-        except InvalidInputError:
-            if owns_spark:
-                spark.stop()
-            raise
-    if submitted:
-        spark_conf = spark.sparkContext.getConf()
-        archive = spark_conf.get("spark.yarn.dist.archives", None) or spark_conf.get(
-            "spark.archives", None)
-        # Ray node sizes scripts/zoo-tune-submit sized the containers for, unless given here.
-        memory = settings["memory"] or int(spark_conf.get(
-            "spark.zoo_tune.nodeMemory", str(memory)))
-        object_store = settings["object_store_memory"] or int(spark_conf.get(
-            "spark.zoo_tune.objectStoreMemory", str(max(memory // 4, 128 * 1024**2))))
-    if cores is None:
-        cores = int(spark.sparkContext.getConf().get("spark.executor.cores", "1"))
-    info = None
-    try:
-        info = _spark.start(spark, owns_spark, num_nodes=num_nodes, cores=cores, memory=memory,
-                            object_store_memory=object_store)
-        timings.update(info.timings)
-        phase = time.monotonic()
-        ray.init(address=info.address, **{"log_to_driver": True, **ray_init_kwargs})
-        timings["connect_s"] = time.monotonic() - phase
-    except BaseException:
-        if info is not None:
-            _spark.stop(info)
-        elif owns_spark:
-            spark.stop()
-        raise
-    workers = [n for n in ray.nodes()
-               if n.get("Alive") and "node:__internal_head__" not in n.get("Resources", {})]
-    return _ContextHandle(cluster_mode=cluster_mode, settings=settings, started_ray=True,
-                          ray_address=info.address, ray_worker_nodes=len(workers),
-                          spark_master=spark.sparkContext.master, owns_spark=owns_spark,
-                          archive=archive, spark=spark,
-                          timings=timings, _spark_ray=info)
-
-
-def _start_raydp(settings: dict[str, Any], ray_init_kwargs: dict[str, Any]) -> _ContextHandle:
-    """Start (or join) Ray, then Spark on it with RayDP."""
-    from zoo_tune.cluster import _raydp
-
-    address = settings["address"]
-    timings: dict[str, float] = {}
-    phase = time.monotonic()
-    started = _start_ray("ray" if address else "local", None, settings["memory"],
-                         settings["object_store_memory"], address, ray_init_kwargs)
-    timings["ray_s"] = time.monotonic() - phase
-    phase = time.monotonic()
-    try:
-        spark = _raydp.start(app_name=settings["app_name"] or "zoo_tune",
-                             num_executors=settings["num_nodes"] or 1,
-                             executor_cores=settings["cores"] or 1,
-                             executor_memory=settings["executor_memory"] or "1g",
-                             extra=settings["spark_conf"])
-    except BaseException:
-        if started:
-            import ray
-
-            ray.shutdown()
-        raise
-    timings["raydp_init_spark_s"] = time.monotonic() - phase
-    return _ContextHandle(cluster_mode="raydp", settings=settings, started_ray=started,
-                          ray_address=address, spark_master=spark.sparkContext.master,
-                          owns_spark=True, spark=spark, timings=timings)
-
-
-def _memory_mb(jvm_memory: str) -> int:
-    """``"1g"`` -> 1024, ``"512m"`` -> 512 (Spark's JVM memory strings; bare numbers are MB)."""
-    match = re.fullmatch(r"(\d+)([kmgt]?)b?", jvm_memory.strip().lower())
-    if match is None:
-        raise InvalidInputError(f"Not a JVM memory string: {jvm_memory!r}.")
-    scale = {"k": 1 / 1024, "": 1, "m": 1, "g": 1024, "t": 1024**2}[match[2]]
-    return max(1, int(int(match[1]) * scale))
-
-
-def _start_ray(cluster_mode: str, cores: int | None, memory: int | None,
-               object_store_memory: int | None, address: str | None,
-               extra: dict[str, Any]) -> bool:
-    import ray
-
-    for key, value in _RAY_ENV_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    if ray.is_initialized():
-        logger.info("Using the Ray connection this process already has.")
-        return False
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True, **extra}
-    if cluster_mode == "ray":
-        ray.init(address=address, **kwargs)
-        return True
-    # ray.init takes the schedulable heap memory as `_memory` (there is no `memory` argument).
-    kwargs.update(num_cpus=cores, _memory=memory, object_store_memory=object_store_memory)
-    ray.init(**{k: v for k, v in kwargs.items() if v is not None})
-    return True
-
-
 def ensure_ray() -> ClusterContext:
     """Return the active context, starting local Ray if nothing is running yet."""
     if _CONTEXT is not None:
@@ -482,22 +305,6 @@ def stop_context() -> None:
     global _CONTEXT
     if _CONTEXT is None:
         return
-    import ray
-
     ctx, _CONTEXT = _CONTEXT, None
-    if ctx.cluster_mode == "raydp":
-        from zoo_tune.cluster import _raydp
-
-        try:
-            _raydp.stop(ctx.spark)
-        finally:
-            if ctx.started_ray and ray.is_initialized():
-                ray.shutdown()
-        logger.info("Stopped Spark on Ray (RayDP).")
-    elif ctx._spark_ray is not None:
-        from zoo_tune.cluster import _spark
-
-        _spark.stop(ctx._spark_ray)
-        logger.info("Stopped Ray on Spark (%s).", ctx.spark_master)
-    elif ctx.started_ray and ray.is_initialized():
-        ray.shutdown()
+    if ctx._launched is not None:
+        launcher(ctx.cluster_mode).stop(ctx._launched)

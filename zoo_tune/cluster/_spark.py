@@ -17,12 +17,10 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import os
 import re
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -30,6 +28,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo_tune.cluster._common import (
+    ENV_ALIAS,
+    ENV_PYTHON,
+    WORKER_STARTUP_INTERVAL_ENV,
+    WORKER_STARTUP_INTERVAL_S,
+    is_loopback,
+    unreachable,
+)
 from zoo_tune.errors import InvalidInputError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
@@ -46,13 +52,6 @@ DEFAULT_NODE_MEMORY = 2 * 1024**3
 #: Smallest object store Ray accepts (ray_constants.OBJECT_STORE_MINIMUM_MEMORY_BYTES).
 _MIN_OBJECT_STORE = 75 * 1024**2
 
-# Ray-on-Spark holds a file lock for this many seconds after each Ray node it starts on a host,
-# so that two raylets never pick ports at the same time (at 0 a raylet here died with "bind:
-# Address already in use"). Ray's default is 10 s; a worker that finds the lock taken retries
-# after a fixed 10 s, so any value between ~3 and ~8 s starts two workers per host in the same
-# time as 10 s does not. Read by Ray from the environment, in the driver and the executors.
-_WORKER_STARTUP_INTERVAL_ENV = "RAY_ON_SPARK_RAY_WORKER_NODE_STARTUP_INTERVAL"
-_WORKER_STARTUP_INTERVAL_S = "5"
 
 # Ray on Spark sleeps a fixed 20 s after starting the head (cluster_init._RAY_HEAD_STARTUP_TIMEOUT,
 # no setting or environment variable for it), then checks once that the head's port is open;
@@ -124,23 +123,6 @@ def parse_standalone(master: str) -> list[tuple[str, int]]:
     return hosts
 
 
-def unreachable(hosts: list[tuple[str, int]], timeout_s: float) -> list[str]:
-    """``[]`` once one of ``hosts`` accepts a TCP connection, else ``"host:port: why"`` each.
-
-    Example:
-        >>> unreachable([("127.0.0.1", 1)], 0.5)  # doctest: +SKIP
-        ['127.0.0.1:1: Connection refused']
-    """
-    errors = []
-    for host, port in hosts:
-        try:
-            with socket.create_connection((host, port), timeout=timeout_s):
-                return []
-        except OSError as err:
-            errors.append(f"{host}:{port}: {err.strerror or err}")
-    return errors
-
-
 def check_master_answers(hosts: list[tuple[str, int]],
                          timeout_s: float = MASTER_CONNECT_TIMEOUT_S) -> None:
     """Raise unless at least one Spark master accepts a TCP connection within ``timeout_s``.
@@ -157,15 +139,6 @@ def check_master_answers(hosts: list[tuple[str, int]],
     raise InvalidInputError(
         f"No Spark master answers at {', '.join(errors)} (tried for {timeout_s:.0f} s each). "
         f"Start one (scripts/spark-standalone.sh start) or fix `master`.")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _venv_bin() -> str:
@@ -209,14 +182,13 @@ def spark_conf(master: str, *, app_name: str, cores: int, executors: int | None,
         # Ray nodes in executors run `ray start` from PATH: the venv's bin must come first.
         "spark.executorEnv.PATH": _path_with_venv(),
         "spark.executorEnv.RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
-        f"spark.executorEnv.{_WORKER_STARTUP_INTERVAL_ENV}":
-            os.environ.get(_WORKER_STARTUP_INTERVAL_ENV, _WORKER_STARTUP_INTERVAL_S),
+        f"spark.executorEnv.{WORKER_STARTUP_INTERVAL_ENV}":
+            os.environ.get(WORKER_STARTUP_INTERVAL_ENV, WORKER_STARTUP_INTERVAL_S),
         "spark.ui.showConsoleProgress": "false",
         # A Ray worker node holds its task for the cluster's lifetime: never speculate on it.
         "spark.speculation": "false",
     }
     if archive is not None:
-        from zoo_tune.cluster._yarn import ENV_ALIAS, ENV_PYTHON
 
         conf.update({
             "spark.archives": f"{archive}#{ENV_ALIAS}",
@@ -230,7 +202,7 @@ def spark_conf(master: str, *, app_name: str, cores: int, executors: int | None,
     host = master
     if master.startswith("spark://"):
         host = parse_standalone(master)[0][0]
-    if master.startswith("local-cluster[") or _is_loopback(host):
+    if master.startswith("local-cluster[") or is_loopback(host):
         # Executors on this machine reach the driver (and the Ray head) on loopback.
         conf.setdefault("spark.driver.host", "127.0.0.1")
         conf.setdefault("spark.driver.bindAddress", "127.0.0.1")

@@ -30,12 +30,16 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping
 from pathlib import Path
 
+from zoo_tune.cluster._common import (
+    ENV_ALIAS,
+    ENV_PYTHON,
+    WORKER_STARTUP_INTERVAL_ENV,
+    WORKER_STARTUP_INTERVAL_S,
+    memory_mb,
+    unreachable,
+)
 from zoo_tune.errors import InvalidInputError
 
-#: The name the archive is unpacked under in every container (``#environment``).
-ENV_ALIAS = "environment"
-#: The Python executors (and a ``cluster`` mode driver) run: the unpacked archive's.
-ENV_PYTHON = f"./{ENV_ALIAS}/bin/python"
 #: Spark's own executor memory overhead: max(384 MiB, 10 % of the executor memory).
 SPARK_MIN_OVERHEAD_MB = 384
 #: ``PATH`` of executors (and a ``cluster`` mode driver): the unpacked archive's ``bin`` (for
@@ -148,7 +152,6 @@ def check_resource_manager_answers(conf_dir: str | os.PathLike[str],
     Example:
         >>> check_resource_manager_answers("/etc/hadoop/conf")  # doctest: +SKIP
     """
-    from zoo_tune.cluster._spark import unreachable
 
     errors = unreachable(resource_managers(conf_dir), timeout_s)
     if not errors:
@@ -267,8 +270,6 @@ def yarn_conf(
         ...           object_store_memory=2**28)["spark.yarn.appMasterEnv.PYSPARK_PYTHON"]
         './environment/bin/python'
     """
-    from zoo_tune.cluster._context import _memory_mb
-    from zoo_tune.cluster._spark import _WORKER_STARTUP_INTERVAL_ENV, _WORKER_STARTUP_INTERVAL_S
 
     if deploy_mode not in ("client", "cluster"):
         raise InvalidInputError(f"`deploy_mode` must be 'client' or 'cluster', but got "
@@ -277,10 +278,10 @@ def yarn_conf(
         "PATH": CONTAINER_PATH,
         "PYSPARK_PYTHON": ENV_PYTHON,
         "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
-        _WORKER_STARTUP_INTERVAL_ENV: os.environ.get(_WORKER_STARTUP_INTERVAL_ENV,
-                                                     _WORKER_STARTUP_INTERVAL_S),
+        WORKER_STARTUP_INTERVAL_ENV: os.environ.get(WORKER_STARTUP_INTERVAL_ENV,
+                                                     WORKER_STARTUP_INTERVAL_S),
     }
-    overhead = memory_overhead_mb(_memory_mb(executor_memory), node_memory, object_store_memory)
+    overhead = memory_overhead_mb(memory_mb(executor_memory), node_memory, object_store_memory)
     conf = {
         "spark.master": "yarn",
         "spark.submit.deployMode": deploy_mode,

@@ -1,0 +1,134 @@
+"""How ``standalone``, ``local-cluster`` and ``spark-submit`` start: a SparkSession (created
+or found), Ray worker nodes in its executors, a Ray head on the driver, this process
+connected. :func:`run_ray_on` is the part the YARN modes share (:mod:`._launch_yarn`).
+
+Example:
+    >>> launched = start("standalone", {"master": "spark://127.0.0.1:7077", "num_nodes": 2,
+    ...                                 "cores": 1}, {})  # doctest: +SKIP
+    >>> launched.ray_worker_nodes  # doctest: +SKIP
+    2
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from zoo_tune.cluster import _spark, _yarn
+from zoo_tune.cluster._common import (
+    RAY_ENV_DEFAULTS,
+    WORKER_STARTUP_INTERVAL_ENV,
+    WORKER_STARTUP_INTERVAL_S,
+    memory_mb,
+)
+from zoo_tune.cluster._modes import Launched
+from zoo_tune.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+
+def start(cluster_mode: str, settings: dict[str, Any],
+          ray_init_kwargs: dict[str, Any]) -> Launched:
+    """Create (or, for ``spark-submit``, find) the SparkSession and start Ray on it."""
+    prepare_driver(cluster_mode)
+    master, cores, num_nodes = settings["master"], settings["cores"], settings["num_nodes"]
+    executor_memory = settings["executor_memory"]
+    memory, object_store = node_sizes(settings)
+    archive = settings["archive"] and _yarn.archive_uri(settings["archive"])
+    submitted = cluster_mode == "spark-submit"
+    if cluster_mode == "standalone":
+        _spark.check_master_answers(_spark.parse_standalone(master))
+    elif cluster_mode == "local-cluster":
+        if master is None:
+            mb = memory_mb(executor_memory or "1g")
+            master = f"local-cluster[{num_nodes or 2},{cores or 1},{mb}]"
+        workers, worker_cores, worker_mb = _spark.parse_local_cluster(master) or (2, 1, 1024)
+        num_nodes = num_nodes or workers * max(1, worker_cores // (cores or worker_cores))
+        cores = cores or worker_cores
+        executor_memory = executor_memory or f"{worker_mb}m"
+    conf = None
+    if not submitted:
+        cores = cores or 1
+        conf = _spark.spark_conf(master, app_name=settings["app_name"] or "zoo_tune",
+                                 cores=cores, executors=num_nodes,
+                                 executor_memory=executor_memory or "1g",
+                                 extra=settings["spark_conf"], archive=archive)
+    timings: dict[str, float] = {}
+    phase = time.monotonic()
+    spark, owns_spark = _spark.get_session(cluster_mode, conf)
+    timings["spark_session_s"] = time.monotonic() - phase
+    return run_ray_on(spark, owns_spark, settings, ray_init_kwargs, submitted=submitted,
+                      cores=cores, num_nodes=num_nodes, memory=memory,
+                      object_store=object_store, archive=archive, timings=timings)
+
+
+def stop(launched: Launched) -> None:
+    """Shut Ray on Spark down (head and worker nodes, waiting for their processes), disconnect,
+    and stop the SparkSession and its driver JVM if the launcher created them."""
+    _spark.stop(launched.handle)
+    logger.info("Stopped Ray on Spark (%s).", launched.spark_master)
+
+
+def prepare_driver(cluster_mode: str) -> None:
+    """Environment the driver's Ray needs; refuse a process already connected to Ray."""
+    for key, value in RAY_ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    # Ray on Spark reads this when ray.util.spark is first imported (driver and executors).
+    os.environ.setdefault(WORKER_STARTUP_INTERVAL_ENV, WORKER_STARTUP_INTERVAL_S)
+    # The head node runs `ray start` from PATH: the venv's ray, not another one.
+    os.environ["PATH"] = _spark._path_with_venv()
+    import ray
+
+    if ray.is_initialized():
+        raise InvalidInputError(
+            f"cluster_mode={cluster_mode!r} starts its own Ray cluster, but this process is "
+            f"already connected to Ray (not through init_context): call ray.shutdown() first.")
+
+
+def node_sizes(settings: dict[str, Any]) -> tuple[int, int]:
+    """``(heap, object store)`` bytes of each Ray worker node, from ``settings`` or defaults."""
+    memory = settings["memory"] or _spark.DEFAULT_NODE_MEMORY
+    return memory, settings["object_store_memory"] or max(memory // 4, 128 * 1024**2)
+
+
+def run_ray_on(spark: Any, owns_spark: bool, settings: dict[str, Any],
+               ray_init_kwargs: dict[str, Any], *, submitted: bool, cores: int | None,
+               num_nodes: int | None, memory: int, object_store: int, archive: str | None,
+               timings: dict[str, float]) -> Launched:
+    """Start Ray worker nodes in ``spark``'s executors and connect this process.
+
+    A session spark-submit configured (``submitted``) gives the archive and, unless
+    ``settings`` do, the Ray node sizes ``scripts/zoo-tune-submit`` sized the executors for.
+    On failure, what was started is stopped before the error propagates.
+    """
+    import ray
+
+    conf = spark.sparkContext.getConf()
+    if submitted:
+        archive = conf.get("spark.yarn.dist.archives", None) or conf.get("spark.archives", None)
+        memory = settings["memory"] or int(conf.get("spark.zoo_tune.nodeMemory", str(memory)))
+        object_store = settings["object_store_memory"] or int(conf.get(
+            "spark.zoo_tune.objectStoreMemory", str(max(memory // 4, 128 * 1024**2))))
+    if cores is None:
+        cores = int(conf.get("spark.executor.cores", "1"))
+    info = None
+    try:
+        info = _spark.start(spark, owns_spark, num_nodes=num_nodes, cores=cores, memory=memory,
+                            object_store_memory=object_store)
+        timings.update(info.timings)
+        phase = time.monotonic()
+        ray.init(address=info.address, **{"log_to_driver": True, **ray_init_kwargs})
+        timings["connect_s"] = time.monotonic() - phase
+    except BaseException:
+        if info is not None:
+            _spark.stop(info)
+        elif owns_spark:
+            spark.stop()
+        raise
+    workers = [n for n in ray.nodes()
+               if n.get("Alive") and "node:__internal_head__" not in n.get("Resources", {})]
+    return Launched(started_ray=True, ray_address=info.address, ray_worker_nodes=len(workers),
+                    spark_master=spark.sparkContext.master, archive=archive, spark=spark,
+                    owns_spark=owns_spark, timings=timings, handle=info)
