@@ -18,6 +18,8 @@ SPARK = [
 ]
 SEARCHERS = [
     "scikit-optimize>=0.10",
+    # zoo_tune's own searcher speaks 1.x and 3.x; beside nevergrad (whose newest release,
+    # 1.0.12, pins ==1.4.0) pip resolves 1.4.0, alone the newest (3.4.0 in 2026-12).
     "bayesian-optimization>=1.4",
     "hyperopt>=0.2.7",
     "optuna>=3.0",

@@ -13,7 +13,8 @@ _RAY = "ray.tune.search"
 SEARCH_ALGS: dict[str, Entry] = {
     "random": Entry(f"{_RAY}.basic_variant", "BasicVariantGenerator"),
     "variant_generator": Entry(f"{_RAY}.basic_variant", "BasicVariantGenerator"),
-    "bayesopt": Entry(f"{_RAY}.bayesopt", "BayesOptSearch", ("bayes_opt",),
+    # zoo_tune's own: Ray 2.60's needs bayes_opt.UtilityFunction, gone since 2.0.
+    "bayesopt": Entry("zoo_tune.search._bayesopt", "BayesOptSearch", ("bayes_opt",),
                       "bayesian-optimization", "searchers"),
     "hyperopt": Entry(f"{_RAY}.hyperopt", "HyperOptSearch", ("hyperopt",), "hyperopt",
                       "searchers"),
