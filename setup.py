@@ -67,6 +67,7 @@ setup(
         "all": TORCH + KERAS + SPARK + SEARCHERS + AX + DEV + EXTRAS_FOR_TESTS,
     },
     entry_points={"console_scripts": ["zoo-tune = zoo_tune.cli:main"]},
-    classifiers=["Programming Language :: Python :: 3",
-                 "License :: OSI Approved :: Apache Software License"],
+    # An SPDX expression (PEP 639), not the license classifier setuptools>=77 warns about.
+    license_expression="Apache-2.0",
+    classifiers=["Programming Language :: Python :: 3"],
 )
