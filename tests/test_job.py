@@ -79,7 +79,7 @@ def test_yaml_job_runs_end_to_end(tmp_path):
         data: tiny_job:data
         logs_dir: {tmp_path / "logs"}
         name: yaml_run
-        cluster: {{cluster_mode: local, cores: 2}}
+        cluster: {{cluster_mode: local, cores: 2, memory: 2g, object_store_memory: 200m}}
         search_space:
           hidden: {{grid_search: [4, 8]}}
           lr: {{loguniform: [0.01, 0.1]}}

@@ -43,6 +43,7 @@ def test_second_init_with_other_settings_raises_same_settings_reuse():
         init_context(cluster_mode="local", cores=1)
     same = init_context(cluster_mode="local", cores=2, object_store_memory=300 * 1024**2)
     assert same is ctx
+    assert init_context(cluster_mode="local", cores=2, object_store_memory="300m") is ctx
 
 
 def test_context_manager_starts_and_stops_ray():

@@ -45,7 +45,7 @@ def test_raydp_configs_open_every_design_package_in_all_three_jvms():
     [
         ({"master": "spark://h:1"}, r"\['master'\] do not apply to cluster_mode='raydp'"),
         ({"archive": "e.tar.gz"}, r"\['archive'\] do not apply to cluster_mode='raydp'"),
-        ({"executor_memory": "lots"}, "JVM memory string"),
+        ({"executor_memory": "lots"}, "must be an int of bytes or a size string"),
         ({"num_nodes": 0}, "`num_nodes` must be >= 1"),
     ],
 )

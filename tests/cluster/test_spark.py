@@ -53,7 +53,7 @@ rng = np.random.default_rng(0)
 y = rng.integers(0, 3, size=300)
 x = (np.eye(3, 4)[y] * 2 + rng.normal(scale=0.6, size=(300, 4))).astype(np.float32)
 ctx = init_context(cluster_mode="standalone", master=master, num_nodes=2, cores=1,
-                   memory=1024**3, object_store_memory=256 * 1024**2)
+                   memory="1g", object_store_memory="256m")  # Orca's strings
 nodes = [n for n in ray.nodes() if n["Alive"]]
 head = [n["NodeID"] for n in nodes if "node:__internal_head__" in n["Resources"]]
 workers = {n["NodeID"]: n["Resources"] for n in nodes if n["NodeID"] not in head}
@@ -195,7 +195,7 @@ def test_unreachable_master_fails_fast(tmp_path):
         ({"cluster_mode": "spark-submit", "master": "spark://h:1"}, "set there"),
         ({"cluster_mode": "local", "num_nodes": 2}, "belong to the Spark cluster modes"),
         ({"cluster_mode": "standalone", "master": "spark://h:1", "executor_memory": "lots"},
-         "JVM memory string"),
+         "must be an int of bytes or a size string"),
         ({"cluster_mode": "standalone", "master": "spark://h:1", "address": "auto"},
          "belongs to cluster_mode='ray'"),
     ],

@@ -62,7 +62,8 @@ def test_help():
         (["--master", "spark://h:1", "--cores", "0", str(EXAMPLE)], {},
          "--cores must be a positive integer, but got '0'"),
         (["--master", "spark://h:1", "--node-memory", "lots", str(EXAMPLE)], {},
-         "--node-memory must be a size like 2g or 512m, but got 'lots'"),
+         "`--node-memory` must be an int of bytes or a size string with a unit like '512m', '2g' "
+         "or '1.5g' (k, m, g, t; 1024-based), but got 'lots'"),
         (["--master", "spark://h:1", "--conf", "x=1", str(EXAMPLE)], {},
          "--conf takes KEY=VALUE with a spark.* key, but got 'x=1'"),
         (["--master", "spark://h:1", "--frobnicate", str(EXAMPLE)], {},
@@ -87,7 +88,7 @@ def test_dry_run_standalone_command():
     path_rest = ":".join(p for p in ENV["PATH"].split(":") if p and p != VENV_BIN)
     assert shlex.split(out.stdout) == [
         f"{VENV_BIN}/spark-submit", "--master", "spark://127.0.0.1:7077",
-        "--conf", "spark.executor.cores=1", "--conf", "spark.executor.memory=1g",
+        "--conf", "spark.executor.cores=1", "--conf", "spark.executor.memory=1024m",
         "--conf", "spark.cores.max=2",
         "--conf", f"spark.zoo_tune.nodeMemory={1024**3}",
         "--conf", f"spark.zoo_tune.objectStoreMemory={256 * 1024**2}",
@@ -119,7 +120,7 @@ def test_dry_run_yarn_command_matches_yarn_conf(deploy_mode, hadoop_conf, tmp_pa
     conf = dict(kv.split("=", 1) for kv in pairs[1::2])
     assert len(conf) == len(pairs) // 2  # no key twice
     expected = _yarn.yarn_conf(deploy_mode, archive=str(archive), app_name="-", cores=2,
-                               num_nodes=3, executor_memory="2g", node_memory=1024**3,
+                               num_nodes=3, executor_memory="2048m", node_memory=1024**3,
                                object_store_memory=256 * 1024**2)
     # master, deploy mode and app name travel as spark-submit's own flags / defaults
     for key in ("spark.master", "spark.submit.deployMode", "spark.app.name"):

@@ -1,17 +1,14 @@
 """Names and small checks every launcher shares; imports nothing of ``zoo_tune.cluster``.
 
 Example:
-    >>> memory_mb("2g"), is_loopback("127.0.0.1")
-    (2048, True)
+    >>> is_loopback("127.0.0.1")
+    True
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
-
-from zoo_tune.errors import InvalidInputError
 
 #: The name a Python environment archive is unpacked under on every node (``#environment``).
 ENV_ALIAS = "environment"
@@ -56,12 +53,3 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def memory_mb(jvm_memory: str) -> int:
-    """``"1g"`` -> 1024, ``"512m"`` -> 512 (Spark's JVM memory strings; bare numbers are MB)."""
-    match = re.fullmatch(r"(\d+)([kmgt]?)b?", jvm_memory.strip().lower())
-    if match is None:
-        raise InvalidInputError(f"Not a JVM memory string: {jvm_memory!r}.")
-    scale = {"k": 1 / 1024, "": 1, "m": 1, "g": 1024, "t": 1024**2}[match[2]]
-    return max(1, int(int(match[1]) * scale))

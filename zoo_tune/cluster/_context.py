@@ -8,12 +8,12 @@ context back to the same launcher.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo_tune.cluster._memory import jvm_size, parse_memory
 from zoo_tune.cluster._modes import (
     CLUSTER_MODES,
     SPARK_MODES,
@@ -97,12 +97,12 @@ def init_context(
     cluster_mode: str = "local",
     *,
     cores: int | None = None,
-    memory: int | None = None,
-    object_store_memory: int | None = None,
+    memory: int | str | None = None,
+    object_store_memory: int | str | None = None,
     address: str | None = None,
     master: str | None = None,
     num_nodes: int | None = None,
-    executor_memory: str | None = None,
+    executor_memory: int | str | None = None,
     spark_conf: Mapping[str, str] | None = None,
     app_name: str | None = None,
     archive: str | None = None,
@@ -125,9 +125,11 @@ def init_context(
             node, and ``spark.executor.cores`` (default 1; ``spark-submit``: its
             ``spark.executor.cores``, else 1). ``raydp``: cores of each Spark executor
             (default 1).
-        memory: ``local``, ``raydp``: bytes of heap memory for Ray's scheduler (when zoo_tune
-            starts Ray). Spark modes: heap bytes of each Ray worker node (default 2 GiB).
-        object_store_memory: Bytes of Ray's object store (Spark modes: per Ray node; default a
+        memory: ``local``, ``raydp``: heap memory for Ray's scheduler (when zoo_tune starts
+            Ray). Spark modes: heap of each Ray worker node (default 2 GiB). Every memory
+            setting is an int of bytes or a size string like ``"512m"``, ``"2g"``, ``"1.5g"``
+            (:mod:`zoo_tune.cluster._memory`).
+        object_store_memory: Ray's object store (Spark modes: per Ray node; default a
             quarter of ``memory``, at least 128 MiB).
         address: The Ray cluster to join (``ray``; optional for ``raydp``).
         master: ``standalone``: ``"spark://host:port"`` (required). ``local-cluster``:
@@ -137,8 +139,8 @@ def init_context(
             ``cores`` CPUs (default: every free slot; ``local-cluster``: N). ``raydp``: Spark
             executors (default 1).
         executor_memory: Spark modes that create the session: ``spark.executor.memory``
-            (the executor JVM's heap; Ray nodes live outside it). Default ``"1g"``
-            (``local-cluster``: M megabytes).
+            (the executor JVM's heap; Ray nodes live outside it), given to Spark in whole MiB.
+            Default ``"1g"`` (``local-cluster``: M megabytes).
         spark_conf: More Spark settings for the session zoo_tune creates (``standalone``,
             ``local-cluster``, ``yarn-client``, ``raydp``); they win over zoo_tune's (``raydp``:
             ``*.extraJavaOptions`` are appended to the Java 17 options).
@@ -172,9 +174,11 @@ def init_context(
     if not isinstance(cluster_mode, str) or cluster_mode not in CLUSTER_MODES:
         raise unknown_choice("cluster_mode", cluster_mode, CLUSTER_MODES)
     _check_positive_int("cores", cores)
-    _check_positive_int("memory", memory)
-    _check_positive_int("object_store_memory", object_store_memory)
     _check_positive_int("num_nodes", num_nodes)
+    # One parser for every memory setting: int bytes or "512m" / "2g" / "1.5g".
+    memory = None if memory is None else parse_memory("memory", memory)
+    if object_store_memory is not None:
+        object_store_memory = parse_memory("object_store_memory", object_store_memory)
     if cluster_mode == "ray" and not address:
         raise InvalidInputError("cluster_mode='ray' needs `address` (e.g. 'auto' or "
                                 "'ray://head:10001').")
@@ -183,6 +187,8 @@ def init_context(
                                 f"cluster_mode={cluster_mode!r} starts its own Ray.")
     _check_spark_settings(cluster_mode, master, num_nodes, executor_memory, spark_conf,
                           app_name, archive)
+    if executor_memory is not None:  # as Spark takes it: whole MiB ("1.5g" -> "1536m")
+        executor_memory = jvm_size(parse_memory("executor_memory", executor_memory))
     settings = {"cores": cores, "memory": memory, "object_store_memory": object_store_memory,
                 "address": address, **ray_init_kwargs}
     if cluster_mode in SPARK_MODES:
@@ -233,11 +239,6 @@ def _check_spark_settings(cluster_mode: str, master: str | None, num_nodes: int 
             raise InvalidInputError(f"{stray} belong to the Spark cluster modes "
                                     f"{list(SPARK_MODES)}, not cluster_mode={cluster_mode!r}.")
         return
-    if executor_memory is not None and (
-            not isinstance(executor_memory, str)
-            or not re.fullmatch(r"\d+[kmgtKMGT]?[bB]?", executor_memory)):
-        raise InvalidInputError(f"`executor_memory` must be a JVM memory string like '1g' or "
-                                f"'512m', but got {executor_memory!r}.")
     if spark_conf is not None and not isinstance(spark_conf, Mapping):
         raise InvalidTypeError(f"`spark_conf` must be a dict of Spark settings, but got "
                                f"{type(spark_conf).__name__}.")

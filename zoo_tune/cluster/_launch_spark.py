@@ -21,8 +21,8 @@ from zoo_tune.cluster._common import (
     RAY_ENV_DEFAULTS,
     WORKER_STARTUP_INTERVAL_ENV,
     WORKER_STARTUP_INTERVAL_S,
-    memory_mb,
 )
+from zoo_tune.cluster._memory import mib, parse_memory
 from zoo_tune.cluster._modes import Launched
 from zoo_tune.errors import InvalidInputError
 
@@ -42,7 +42,7 @@ def start(cluster_mode: str, settings: dict[str, Any],
         _spark.check_master_answers(_spark.parse_standalone(master))
     elif cluster_mode == "local-cluster":
         if master is None:
-            mb = memory_mb(executor_memory or "1g")
+            mb = mib(parse_memory("executor_memory", executor_memory or "1g"))
             master = f"local-cluster[{num_nodes or 2},{cores or 1},{mb}]"
         workers, worker_cores, worker_mb = _spark.parse_local_cluster(master) or (2, 1, 1024)
         num_nodes = num_nodes or workers * max(1, worker_cores // (cores or worker_cores))

@@ -35,9 +35,9 @@ from zoo_tune.cluster._common import (
     ENV_PYTHON,
     WORKER_STARTUP_INTERVAL_ENV,
     WORKER_STARTUP_INTERVAL_S,
-    memory_mb,
     unreachable,
 )
+from zoo_tune.cluster._memory import mib, parse_memory
 from zoo_tune.errors import InvalidInputError
 
 #: Spark's own executor memory overhead: max(384 MiB, 10 % of the executor memory).
@@ -281,7 +281,8 @@ def yarn_conf(
         WORKER_STARTUP_INTERVAL_ENV: os.environ.get(WORKER_STARTUP_INTERVAL_ENV,
                                                      WORKER_STARTUP_INTERVAL_S),
     }
-    overhead = memory_overhead_mb(memory_mb(executor_memory), node_memory, object_store_memory)
+    heap_mb = mib(parse_memory("executor_memory", executor_memory))
+    overhead = memory_overhead_mb(heap_mb, node_memory, object_store_memory)
     conf = {
         "spark.master": "yarn",
         "spark.submit.deployMode": deploy_mode,
