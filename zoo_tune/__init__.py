@@ -8,8 +8,9 @@ Example:
 from __future__ import annotations
 
 from zoo_tune import hp
-from zoo_tune.cluster import init_context, stop_context
+from zoo_tune.cluster import init_context, init_orca_context, stop_context, stop_orca_context
 from zoo_tune.estimator import AutoEstimator
 
-__all__ = ["AutoEstimator", "hp", "init_context", "stop_context"]
+__all__ = ["AutoEstimator", "hp", "init_context", "init_orca_context", "stop_context",
+           "stop_orca_context"]
 __version__ = "0.1.0"

@@ -15,6 +15,7 @@ from zoo_tune.cluster._context import (
     init_context,
     stop_context,
 )
+from zoo_tune.cluster._orca import init_orca_context, stop_orca_context
 from zoo_tune.cluster._pack import GPU_ONLY, pack_env
 from zoo_tune.cluster._resources import check_fits_a_node, normalize_resources
 
@@ -29,5 +30,7 @@ __all__ = [
     "current_context",
     "ensure_ray",
     "init_context",
+    "init_orca_context",
     "stop_context",
+    "stop_orca_context",
 ]
