@@ -90,10 +90,17 @@ class ProgressCallback(Callback):
         self._last_emit = now
         self.lines.append(text)
 
-    def _count(self, trials: list[Any]) -> None:
-        status = [t.status for t in trials]
+    def _count(self, trials: list[Any], ending: Any = None, now: str | None = None) -> None:
+        """Counts from the trials' statuses, ``ending`` counted as ``now`` already: Ray calls
+        the trial-end hooks before it changes the trial's status, and the line once said
+        ``2/2 done | 1 running``. done + running + pending = total at every moment."""
+        status = [now if t is ending else t.status for t in trials]
         self.running = status.count("RUNNING")
-        self.pending = status.count("PENDING") + status.count("PAUSED")
+        self.errors = status.count("ERROR")
+        self.done = status.count("TERMINATED") + self.errors
+        waiting = status.count("PENDING") + status.count("PAUSED")
+        self.pending = max(0, self.total - self.done - self.running) \
+            if self.total is not None else waiting
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any,
                         result: dict[str, Any], **info: Any) -> None:
@@ -107,24 +114,21 @@ class ProgressCallback(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any,
                           **info: Any) -> None:
-        self.done += 1
-        self._count(trials)
+        self._count(trials, trial, "TERMINATED")
         self._emit(force=True)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self.done += 1
-        self.errors += 1
-        self._count(trials)
+        self._count(trials, trial, "ERROR")
         self._emit(force=True)
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any,
                          **info: Any) -> None:
         self.retries += 1
-        self._count(trials)
+        self._count(trials, trial, "PENDING")
         self._emit(force=True)
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
-        self.running = self.pending = 0
+        self._count(trials)
         self._emit(force=True)
         if self.tty:
             self.stream.write("\n")

@@ -54,7 +54,9 @@ def start_ray(cluster_mode: str, cores: int | None, memory: int | None,
     if ray.is_initialized():
         logger.info("Using the Ray connection this process already has.")
         return False
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True, **extra}
+    # Ray's INFO lines ("Started a local Ray instance.") only when asked for.
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
+                              "logging_level": logging.WARNING, **extra}
     if cluster_mode == "ray":
         ray.init(address=address, **kwargs)
         return True

@@ -27,6 +27,7 @@ from zoo_tune.errors import (
     TrialError,
 )
 from zoo_tune.estimator._backend import Backend
+from zoo_tune.estimator._output import report
 from zoo_tune.estimator._resume import check_resume, decide, read_meta
 from zoo_tune.estimator._trainable import TrialPlan, reached, run_trial
 from zoo_tune.metrics import MetricSpec, check_mode, resolve_metric
@@ -295,8 +296,11 @@ class AutoEstimator:
             label_cols: DataFrame target columns, one entry per model output (same rules).
             mode: Alias of ``metric_mode`` (the Orca manual uses it).
             time_budget_s: Stop starting new trials after this many seconds.
-            verbose: 0 silent; 1 one compact progress line on stderr (rewritten in a
-                terminal, a log line every 30 s otherwise); 2 also Ray Tune's status tables.
+            verbose: 0: nothing but a warning per failed trial (with its traceback); 1:
+                one compact progress line on stderr (rewritten in a terminal, a log line
+                every 30 s otherwise) and a summary at the end (best value and config,
+                failed trials with the first line of each error, the experiment's path); 2:
+                also Ray Tune's own tables and messages (:mod:`._output`).
             validation_split: Without ``validation_data``: the fraction of ``data``'s rows
                 held out for validation, chosen with a fixed seed (numpy arrays and
                 DataFrames).
@@ -361,6 +365,7 @@ class AutoEstimator:
         self._run(plan, space, searcher, sched, n_sampling, time_budget_s, verbose, name,
                   max_failures=max_failures, restore=action == "resume")
         self._open(self._storage, name, plan.metric, dict(space), self._final.states)
+        report(verbose, self._records, self._best, plan.metric, self.experiment_path)
         return self
 
     def _open(self, store: Any, name: str, metric: MetricSpec, space: dict[str, Any],
@@ -460,6 +465,7 @@ class AutoEstimator:
 
         from zoo_tune.estimator import _retry, _snapshot
         from zoo_tune.estimator._interrupt import graceful_stop
+        from zoo_tune.estimator._output import ray_output
         from zoo_tune.estimator._restore import with_tolerant_restore
 
         ray_resources = {k: v for k, v in self.resources_per_trial.items() if v}
@@ -508,7 +514,7 @@ class AutoEstimator:
                     reuse_actors=True, time_budget_s=time_budget_s,
                     trial_dirname_creator=_trial_dirname),
                 run_config=run_config)
-        with graceful_stop() as stop:
+        with graceful_stop() as stop, ray_output(verbose):
             try:
                 tuner.fit()
             except StorageUnavailableError:
@@ -554,8 +560,6 @@ class AutoEstimator:
     @staticmethod
     def _pick_best(records: list[TrialRecord], metric: MetricSpec) -> TrialRecord:
         failed = [r for r in records if r.error]
-        for r in failed:
-            logger.warning("Trial %s failed:\n%s", r.trial_id, r.error)
         best = best_trial([r for r in records if not r.error], metric)
         if best is None:
             if failed:
