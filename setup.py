@@ -29,8 +29,9 @@ SEARCHERS = [
     "ConfigSpace>=0.7",
     "GPy>=1.10",  # pb2 scheduler
 ]
-# Ray Tune 2.60's AxSearch reads Objective.metric, which ax-platform 1.3 removed.
-AX = ["ax-platform>=1.0,<1.3"]
+# zoo_tune's own AxSearch (ax.api.Client): Ray Tune 2.60's read Objective.metric, which
+# ax-platform 1.3 removed, so no upper pin.
+AX = ["ax-platform>=1.3"]
 # HEBO pins numpy<1.25 and pandas<2: it cannot live beside numpy 2, so no extra installs it.
 DEV = [
     "pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "scikit-learn>=1.3", "psutil>=5.9",

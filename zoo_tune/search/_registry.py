@@ -19,7 +19,8 @@ SEARCH_ALGS: dict[str, Entry] = {
     "hyperopt": Entry(f"{_RAY}.hyperopt", "HyperOptSearch", ("hyperopt",), "hyperopt",
                       "searchers"),
     "optuna": Entry(f"{_RAY}.optuna", "OptunaSearch", ("optuna",), "optuna", "searchers"),
-    "ax": Entry(f"{_RAY}.ax", "AxSearch", ("ax",), "ax-platform", "ax"),
+    # zoo_tune's own on ax.api.Client: Ray 2.60's reads Objective.metric, gone in Ax 1.3.
+    "ax": Entry("zoo_tune.search._ax", "AxSearch", ("ax",), "ax-platform", "ax"),
     "nevergrad": Entry(f"{_RAY}.nevergrad", "NevergradSearch", ("nevergrad",), "nevergrad",
                        "searchers"),
     "skopt": Entry("zoo_tune.search._skopt", "SkOptSearch", ("skopt",), "scikit-optimize",
