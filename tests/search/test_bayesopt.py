@@ -229,6 +229,10 @@ def test_newest_bayes_opt_release_runs_the_manuals_example(tmp_path):
     assert got["statuses"] == ["TERMINATED"] * 4, got
     recorded = (OVERLAY / "RESOLVED").read_text().strip()
     assert got["version"] == recorded  # what pip resolved at install time, not older
+    from tests.search.test_ax import _newest_on_pypi
+
+    newest = _newest_on_pypi("bayesian-optimization")
+    assert newest is None or got["version"] == newest, (got, newest)  # None: PyPI unreachable
 
 
 def test_this_venv_has_the_newest_bayes_opt_nevergrad_allows():
