@@ -166,22 +166,17 @@ def test_registry_builds_it_by_name_with_fit_metric():
         create_search_alg("bayesopt", {"random_search_step": 2}, "acc", "max")
 
 
+@pytest.mark.usefixtures("ray_local")  # the session's Ray: never shut down here
 def test_runs_through_ray_tune(tmp_path):
-    import ray
-
-    ray.init(num_cpus=1, include_dashboard=False, ignore_reinit_error=True)
-    try:
-        tuner = tune.Tuner(
-            lambda config: {"loss": bowl(config)},
-            param_space=hp.to_ray_space(SPACE),
-            tune_config=tune.TuneConfig(search_alg=BayesOptSearch(random_search_steps=2),
-                                        metric="loss", mode="min", num_samples=5),
-            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
-        results = tuner.fit()
-        assert len(results) == 5 and not results.errors
-        assert all(-2 <= r.config["x"] <= 2 for r in results)
-    finally:
-        ray.shutdown()
+    tuner = tune.Tuner(
+        lambda config: {"loss": bowl(config)},
+        param_space=hp.to_ray_space(SPACE),
+        tune_config=tune.TuneConfig(search_alg=BayesOptSearch(random_search_steps=2),
+                                    metric="loss", mode="min", num_samples=5),
+        run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
+    results = tuner.fit()
+    assert len(results) == 5 and not results.errors
+    assert all(-2 <= r.config["x"] <= 2 for r in results)
 
 
 NEWEST_SCRIPT = """

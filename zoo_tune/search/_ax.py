@@ -24,17 +24,16 @@ from __future__ import annotations
 import logging
 import math
 import os
-import pickle
 import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from ray.tune.search import Searcher
 from ray.tune.search.sample import Categorical, Float, Integer, LogUniform, Quantized
 from ray.tune.search.variant_generator import parse_spec_vars
 from ray.tune.utils.util import flatten_dict, unflatten_dict
 
 from zoo_tune.errors import InvalidInputError, unknown_choice
+from zoo_tune.search._own import OwnSearcher
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +90,7 @@ def _parameters(spec: Mapping[str, Any]) -> tuple[list[Any], dict[str, str], dic
     return configs, names, constants
 
 
-class AxSearch(Searcher):
+class AxSearch(OwnSearcher):
     """Bayesian optimisation with Ax's ``Client`` (ax-platform 1.x, 1.3 and newer included).
 
     Args:
@@ -150,16 +149,11 @@ class AxSearch(Searcher):
         sign = "-" if self._mode == "min" else ""
         self.client.configure_optimization(objective=f"{sign}{OBJECTIVE}")
 
-    def set_search_properties(self, metric: str | None, mode: str | None,
-                              config: dict[str, Any], **spec: Any) -> bool:
-        if self.client is not None:
-            return False
-        if metric:
-            self._metric = metric
-        if mode:
-            self._mode = mode
-        self._setup(config)
-        return True
+    def _has_space(self) -> bool:
+        return self.client is not None
+
+    def _mode_known(self) -> None:
+        self._configure_objective()
 
     def _to_ax(self, config: Mapping[str, Any]) -> dict[str, Any]:
         flat = flatten_dict(dict(config), delimiter="/")
@@ -237,14 +231,6 @@ class AxSearch(Searcher):
                 with open(path, "w", encoding="utf-8") as f:
                     f.write(text)
                 self.client = Client.load_from_json_file(path)
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.set_state(pickle.load(f))
 
 
 def _finite(value: Any) -> float | None:

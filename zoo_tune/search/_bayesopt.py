@@ -28,17 +28,16 @@ from __future__ import annotations
 
 import logging
 import math
-import pickle
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from ray.tune.search import Searcher
 from ray.tune.search.sample import Domain, Float, LogUniform, Quantized, Uniform
 from ray.tune.search.variant_generator import parse_spec_vars
 from ray.tune.utils.util import flatten_dict, unflatten_dict
 
 from zoo_tune.errors import InvalidInputError, InvalidTypeError, unknown_choice
+from zoo_tune.search._own import OwnSearcher
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +78,7 @@ def _convert_space(spec: Mapping[str, Any]) -> tuple[dict[str, tuple[float, floa
     return bounds, log, constants
 
 
-class BayesOptSearch(Searcher):
+class BayesOptSearch(OwnSearcher):
     """Gaussian-process Bayesian optimisation with bayesian-optimization 1.x, 2.x or 3.x.
 
     Args:
@@ -174,16 +173,8 @@ class BayesOptSearch(Searcher):
                 acquisition.ProbabilityOfImprovement(xi=self._xi))
         self.optimizer = BayesianOptimization(**kwargs)
 
-    def set_search_properties(self, metric: str | None, mode: str | None,
-                              config: dict[str, Any], **spec: Any) -> bool:
-        if self.optimizer is not None:
-            return False
-        if metric:
-            self._metric = metric
-        if mode:
-            self._mode = mode
-        self._setup(config)
-        return True
+    def _has_space(self) -> bool:
+        return self.optimizer is not None
 
     # -- coordinates -------------------------------------------------------------------------
     def _to_internal(self, config: Mapping[str, Any]) -> dict[str, float]:
@@ -268,17 +259,3 @@ class BayesOptSearch(Searcher):
         target = value if self._mode == "max" else -value
         self.optimizer.register(params=internal, target=target)
         self._told += 1
-
-    def get_state(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.set_state(pickle.load(f))

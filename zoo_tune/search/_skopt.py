@@ -38,14 +38,12 @@ import copy
 import logging
 import math
 import numbers
-import pickle
 import warnings
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from ray.tune.search import Searcher
 from ray.tune.search.sample import (
     Categorical,
     Domain,
@@ -62,6 +60,7 @@ from ray.tune.utils.util import flatten_dict, unflatten_dict
 
 from zoo_tune.errors import InvalidInputError, InvalidTypeError, missing_dependency
 from zoo_tune.hp import Param, to_ray_space
+from zoo_tune.search._own import OwnSearcher
 
 try:
     import skopt
@@ -332,7 +331,7 @@ def _holds_param(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and any(_holds_param(v) for v in value)
 
 
-class SkOptSearch(Searcher):
+class SkOptSearch(OwnSearcher):
     """Bayesian optimisation with scikit-optimize's ``Optimizer`` (ask / tell).
 
     The first ``n_initial_points`` configurations are drawn at random (or by
@@ -630,26 +629,8 @@ class SkOptSearch(Searcher):
 
     # -- state -----------------------------------------------------------------------------
 
-    def get_state(self) -> dict[str, Any]:
-        """Everything needed to continue: the optimiser, pending trials, queue and settings."""
-        return dict(self.__dict__)
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`get_state`'s result."""
-        self.__dict__.update(state)
-
-    def save(self, checkpoint_path: str) -> None:
-        """Pickle the searcher's state (optimiser, told points, pending trials) to a file."""
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        """Load a state written by :meth:`save`; suggestions continue where it stopped."""
-        with open(checkpoint_path, "rb") as f:
-            state = pickle.load(f)
-        if not isinstance(state, dict) or "_optimizer" not in state:
-            raise InvalidInputError(f"{checkpoint_path!r} does not hold a SkOptSearch state.")
-        self.set_state(state)
+    def _valid_state(self, state: Any) -> bool:
+        return isinstance(state, dict) and "_optimizer" in state
 
 
 def _flatten_point(config: Mapping[str, Any], names: set[str],
