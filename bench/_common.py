@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 #: Environment every benchmark (and its Ray) runs with.
@@ -287,9 +287,14 @@ def wait_processes_gone(markers: Iterable[str], timeout_s: float = 30.0) -> list
     """Wait up to ``timeout_s`` for :func:`processes_matching` to come back empty; return what
     is still there then (``[]`` when everything exited)."""
     markers = list(markers)
+    return _wait_empty(lambda: processes_matching(markers), timeout_s)
+
+
+def _wait_empty(look: Callable[[], list[str]], timeout_s: float) -> list[str]:
+    """Call ``look`` every 0.5 s until it returns ``[]`` or ``timeout_s`` passed; its last."""
     deadline = time.monotonic() + timeout_s
     while True:
-        left = processes_matching(markers)
+        left = look()
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.5)
@@ -381,12 +386,7 @@ def processes_in_dir(root: str) -> list[str]:
 def wait_dir_processes_gone(root: str, timeout_s: float = 30.0) -> list[str]:
     """Wait up to ``timeout_s`` for :func:`processes_in_dir` to come back empty; return what is
     still there then."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        left = processes_in_dir(root)
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.5)
+    return _wait_empty(lambda: processes_in_dir(root), timeout_s)
 
 
 def _log_time(stamp: str) -> float:

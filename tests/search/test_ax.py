@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import math
-import subprocess
-import sys
 
 import pytest
 
 pytest.importorskip("ax")
 
+from tests.search import _helpers  # noqa: E402
 from zoo_tune import hp  # noqa: E402
 from zoo_tune.errors import InvalidInputError  # noqa: E402
 from zoo_tune.search import create_search_alg  # noqa: E402
@@ -32,12 +31,7 @@ def bowl(config):
 
 
 def run(searcher, objective, n, metric="val-loss"):
-    values = []
-    for i in range(n):
-        config = searcher.suggest(f"t{i}")
-        values.append(objective(config))
-        searcher.on_trial_complete(f"t{i}", {metric: values[-1]})
-    return values
+    return _helpers.run(searcher, objective, n, metric)
 
 
 def test_suggestions_lie_in_the_space_with_types_and_constants():
@@ -110,19 +104,9 @@ def test_registry_builds_it_by_name_and_checks_params():
         AxSearch(initialization_budget=-1)
 
 
-def _newest_on_pypi(package: str) -> str | None:
-    try:
-        out = subprocess.run([sys.executable, "-m", "pip", "index", "versions", package],
-                             capture_output=True, text=True, timeout=60)
-    except subprocess.TimeoutExpired:
-        return None
-    first = out.stdout.strip().splitlines()[:1]
-    return first[0].split("(")[1].rstrip(")") if out.returncode == 0 and first else None
-
-
 def test_the_installed_ax_is_the_newest_release():
     """No silent downgrade: the test install has what `pip install ax-platform` gives."""
-    newest = _newest_on_pypi("ax-platform")
+    newest = _helpers.newest_on_pypi("ax-platform")
     if newest is None:
         pytest.skip("PyPI does not answer here")
     assert importlib.metadata.version("ax-platform") == newest

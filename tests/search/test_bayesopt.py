@@ -18,6 +18,7 @@ pytest.importorskip("bayes_opt")
 
 from ray import tune  # noqa: E402
 
+from tests.search._helpers import newest_on_pypi, run  # noqa: E402
 from zoo_tune import hp  # noqa: E402
 from zoo_tune.errors import InvalidInputError  # noqa: E402
 from zoo_tune.search import create_search_alg  # noqa: E402
@@ -37,15 +38,6 @@ def searcher_on(space=SPACE, metric="loss", mode="min", **kwargs):
 def bowl(config):
     """Minimum 0 at x = 1, lr = 1e-2."""
     return (config["x"] - 1) ** 2 + (math.log10(config["lr"]) + 2) ** 2
-
-
-def run(searcher, objective, n, metric="loss"):
-    values = []
-    for i in range(n):
-        config = searcher.suggest(f"t{i}")
-        values.append(objective(config))
-        searcher.on_trial_complete(f"t{i}", {metric: values[-1]})
-    return values
 
 
 def test_suggestions_lie_in_the_space_with_constants_kept():
@@ -224,9 +216,7 @@ def test_newest_bayes_opt_release_runs_the_manuals_example(tmp_path):
     assert got["statuses"] == ["TERMINATED"] * 4, got
     recorded = (OVERLAY / "RESOLVED").read_text().strip()
     assert got["version"] == recorded  # what pip resolved at install time, not older
-    from tests.search.test_ax import _newest_on_pypi
-
-    newest = _newest_on_pypi("bayesian-optimization")
+    newest = newest_on_pypi("bayesian-optimization")
     assert newest is None or got["version"] == newest, (got, newest)  # None: PyPI unreachable
 
 

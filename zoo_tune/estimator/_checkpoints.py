@@ -81,17 +81,22 @@ def read_progress(directory: str) -> dict[str, Any]:
 
 def list_kept(fs: Any, trial_folder: str) -> list[Kept]:
     """Every zoo_tune checkpoint under ``trial_folder`` on ``fs``, oldest epoch first."""
+    return scan(fs, trial_folder)[0]
+
+
+def scan(fs: Any, trial_folder: str) -> tuple[list[Kept], list[str]]:
+    """One listing of ``trial_folder``: its complete zoo_tune checkpoints (oldest epoch
+    first) and the names of every ``checkpoint_*`` folder there, cut short ones included."""
     import pyarrow.fs
 
     try:
         infos = fs.get_file_info(pyarrow.fs.FileSelector(trial_folder))
     except (OSError, RuntimeError):  # nothing written yet
-        return []
+        return [], []
+    folders = [i for i in infos if i.type == pyarrow.fs.FileType.Directory
+               and i.base_name.startswith(CHECKPOINT_PREFIX)]
     kept = []
-    for info in infos:
-        if info.type != pyarrow.fs.FileType.Directory or \
-                not info.base_name.startswith(CHECKPOINT_PREFIX):
-            continue
+    for info in folders:
         try:
             with fs.open_input_stream(posixpath.join(info.path, PROGRESS_FILE)) as f:
                 progress = json.loads(f.read().decode("utf-8"))
@@ -101,19 +106,7 @@ def list_kept(fs: Any, trial_folder: str) -> list[Kept]:
             continue
         kept.append(Kept(info.path, int(progress["epoch"]), float(progress["value"]),
                          bool(progress["improved"])))
-    return sorted(kept, key=lambda k: (k.epoch, k.path))
-
-
-def checkpoint_folders(fs: Any, trial_folder: str) -> list[str]:
-    """Names of every ``checkpoint_*`` folder under ``trial_folder``, complete or not."""
-    import pyarrow.fs
-
-    try:
-        infos = fs.get_file_info(pyarrow.fs.FileSelector(trial_folder))
-    except (OSError, RuntimeError):  # nothing written yet
-        return []
-    return sorted(i.base_name for i in infos if i.type == pyarrow.fs.FileType.Directory
-                  and i.base_name.startswith(CHECKPOINT_PREFIX))
+    return sorted(kept, key=lambda k: (k.epoch, k.path)), sorted(i.base_name for i in folders)
 
 
 def superseded(kept: list[Kept], keep: int | None) -> list[Kept]:

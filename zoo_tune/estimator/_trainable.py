@@ -19,10 +19,9 @@ from zoo_tune.estimator._backend import Backend, materialize
 from zoo_tune.estimator._checkpoints import (
     CHECKPOINT_PREFIX,
     Kept,
-    checkpoint_folders,
     delete,
-    list_kept,
     read_progress,
+    scan,
     superseded,
     write_progress,
 )
@@ -181,7 +180,7 @@ def _newest_on_storage(given: Any) -> tuple[Any, list[Kept], list[str]]:
         fs, folder = _trial_storage()
     if folder is None:
         return given, [], []
-    kept, names = list_kept(fs, folder), checkpoint_folders(fs, folder)
+    kept, names = scan(fs, folder)
     if not kept or (given is not None and kept[-1].path.rstrip("/") == given.path.rstrip("/")):
         return given, kept, names
     return tune.Checkpoint(kept[-1].path, filesystem=fs), kept, names
