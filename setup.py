@@ -32,6 +32,11 @@ SEARCHERS = [
 # zoo_tune's own AxSearch (ax.api.Client): Ray Tune 2.60's read Objective.metric, which
 # ax-platform 1.3 removed, so no upper pin.
 AX = ["ax-platform>=1.3"]
+# Tracking (fit(mlflow_uri=...)): the full package, since the sqlite:/// backend and
+# `mlflow server` need it (mlflow-skinny has neither).
+MLFLOW = ["mlflow>=3.0"]
+# The live progress widget in Jupyter (tqdm.auto picks tqdm.notebook there).
+NOTEBOOK = ["tqdm>=4.66", "ipywidgets>=8"]
 # HEBO pins numpy<1.25 and pandas<2: it cannot live beside numpy 2, so no extra installs it.
 DEV = [
     "pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "scikit-learn>=1.3", "psutil>=5.9",
@@ -42,6 +47,7 @@ DEV = [
 EXTRAS_FOR_TESTS = [
     "matplotlib>=3.5", "hdfs-native>=0.10", "tensorboard>=2.10", "pyspark==3.5.7",
     "raydp==1.6.5", "venv-pack>=0.2",
+    "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29",  # examples/quickstart.ipynb, headless
 ]
 
 setup(
@@ -63,9 +69,12 @@ setup(
         "examples": ["scikit-learn>=1.3"],
         "plots": ["matplotlib>=3.5"],
         "hdfs": ["hdfs-native>=0.10"],
+        "mlflow": MLFLOW,
+        "notebook": NOTEBOOK,
         "dev": DEV,
-        "test": TORCH + KERAS + SEARCHERS + AX + DEV + EXTRAS_FOR_TESTS,
-        "all": TORCH + KERAS + SPARK + SEARCHERS + AX + DEV + EXTRAS_FOR_TESTS,
+        "test": TORCH + KERAS + SEARCHERS + AX + MLFLOW + NOTEBOOK + DEV + EXTRAS_FOR_TESTS,
+        "all": (TORCH + KERAS + SPARK + SEARCHERS + AX + MLFLOW + NOTEBOOK + DEV +
+                EXTRAS_FOR_TESTS),
     },
     entry_points={"console_scripts": ["zoo-tune = zoo_tune.cli:main"]},
     # An SPDX expression (PEP 639), not the license classifier setuptools>=77 warns about.

@@ -25,6 +25,7 @@ from zoo_tune.data._inputs import (
     check_input,
     describe_input,
     prepare_input,
+    sample_rows,
     split_arrays,
 )
 from zoo_tune.data._layout import DEFAULT_DRIVER_BUDGET_MB, FrameInput, is_frame
@@ -44,6 +45,7 @@ __all__ = [
     "TrialInput",
     "check_input",
     "describe_input",
+    "sample_rows",
     "is_frame",
     "load_frames",
     "load_staged",

@@ -246,3 +246,19 @@ def describe_input(trial_input: Any) -> dict[str, Any] | None:
     if isinstance(trial_input, LocalArrays):
         return {"kind": "arrays", "rows": len(trial_input.xs[0])}
     return {"kind": "loader" if trial_input.creator is None else "creator"}
+
+
+def sample_rows(trial_input: Any, rows: int = 8) -> list[np.ndarray] | None:
+    """The first ``rows`` rows of each model input of an array input (a model signature's
+    example), or ``None`` for creators, loaders and tables.
+
+    Example:
+        >>> sample_rows(LocalArrays([np.zeros((20, 3))], [np.zeros(20)], False, False))[0].shape
+        (8, 3)
+    """
+    if isinstance(trial_input, ArrayInput):
+        xs, _ = trial_input.arrays()
+        return [np.array(x[:rows]) for x in xs]
+    if isinstance(trial_input, LocalArrays):
+        return [np.array(x[:rows]) for x in trial_input.xs]
+    return None

@@ -114,8 +114,20 @@ def _meta_core(plan: TrialPlan, space: Mapping[str, Any]) -> dict[str, Any]:
             "mode": plan.metric.mode, "epochs": plan.epochs, "search_space": space_json}
 
 
+def _setup(search_alg: Any, scheduler: Any, n_sampling: int) -> dict[str, Any]:
+    """How the search was set up, beside the experiment's identity (for MLflow's params)."""
+    from zoo_tune.cluster import current_context
+    from zoo_tune.tracking._layout import choice_name
+
+    ctx = current_context()
+    return {"search_alg": choice_name(search_alg), "scheduler": choice_name(scheduler),
+            "cluster_mode": ctx.cluster_mode if ctx is not None else "local",
+            "n_sampling": n_sampling}
+
+
 def _write_experiment_meta(store: Any, name: str, plan: TrialPlan,
-                           space: Mapping[str, Any], finished: bool) -> None:
+                           space: Mapping[str, Any], finished: bool,
+                           setup: Mapping[str, Any] | None = None) -> None:
     """Write what :meth:`AutoEstimator.load` and a resuming ``fit`` need.
 
     Written before the first trial starts (``finished`` false) and again, marked finished,
@@ -125,7 +137,7 @@ def _write_experiment_meta(store: Any, name: str, plan: TrialPlan,
 
     from zoo_tune.data import describe_input
 
-    meta = {**_meta_core(plan, space), "finished": finished,
+    meta = {**_meta_core(plan, space), "finished": finished, "setup": dict(setup or {}),
             "data": {"data": describe_input(plan.train),
                      "validation_data": describe_input(plan.validation)}}
     if not finished:
@@ -160,6 +172,7 @@ class AutoEstimator:
                 raise InvalidTypeError(f"`{key}` must be a non-empty string, but got {value!r}.")
         from zoo_tune.storage import resolve_storage
 
+        self._setup: dict[str, Any] = {}  # searcher, scheduler, cluster mode (fit's metadata)
         self._storage = resolve_storage(remote_dir or logs_dir)  # scheme checked up front
         self.backend = backend
         self.logs_dir = logs_dir
@@ -263,6 +276,8 @@ class AutoEstimator:
         max_failures: int = 2,
         retry_user_errors: bool = False,
         resume: bool | str = "auto",
+        mlflow_uri: str | None = None,
+        mlflow_experiment: str | None = None,
     ) -> AutoEstimator:
         """Run the tuning job: ``n_sampling`` trials per grid point, ``epochs`` epochs each.
 
@@ -318,6 +333,13 @@ class AutoEstimator:
                 ``<logs_dir>/<name>`` (and loads a finished one instead of re-running it),
                 else starts a new one; ``True`` insists on continuing one; ``False`` refuses
                 a folder that already holds one. Needs a fixed ``name``.
+            mlflow_uri: Log the fit to MLflow (:mod:`zoo_tune.tracking`):
+                ``http(s)://host:port``, ``sqlite:///path.db``, ``databricks`` or
+                ``file:///folder``. One parent run per fit (an active run on that URI is the
+                parent), a child run per trial, the best config, value and model on the
+                parent. Sent from the driver; a tracking server that is down or slow never
+                fails or stalls the fit. ``MLFLOW_TRACKING_URI`` alone does not switch it on.
+            mlflow_experiment: The MLflow experiment (default: the estimator's ``name``).
 
         Returns:
             ``self``.
@@ -335,7 +357,9 @@ class AutoEstimator:
                                      "new one with AutoEstimator.from_torch/from_keras to tune "
                                      "again.")
         from zoo_tune.data import stage_data
+        from zoo_tune.tracking import check_tracking
 
+        mlflow_uri, mlflow_experiment = check_tracking(mlflow_uri, mlflow_experiment)
         staged = stage_data(data, validation_data, self.backend.framework,
                             feature_cols=feature_cols, label_cols=label_cols,
                             validation_split=validation_split,
@@ -362,9 +386,30 @@ class AutoEstimator:
         plan = self._read_data(plan, staged, name)
         # Rebinding drops the driver's cast copy of numpy data once it is in the object store.
         plan = self._ship(plan)
-        self._run(plan, space, searcher, sched, n_sampling, time_budget_s, verbose, name,
-                  max_failures=max_failures, restore=action == "resume")
-        self._open(self._storage, name, plan.metric, dict(space), self._final.states)
+        self._setup = _setup(search_alg, scheduler, n_sampling)
+        tracker = None
+        if mlflow_uri is not None:
+            from zoo_tune.tracking import start_tracker
+
+            tracker = start_tracker(mlflow_uri, mlflow_experiment or name, name, where,
+                                    {**_meta_core(plan, space), "setup": self._setup})
+        status = "FAILED"
+        try:
+            self._run(plan, space, searcher, sched, n_sampling, time_budget_s, verbose, name,
+                      max_failures=max_failures, restore=action == "resume", tracker=tracker)
+            self._open(self._storage, name, plan.metric, dict(space), self._final.states)
+            if tracker is not None:
+                from zoo_tune.data import sample_rows
+                from zoo_tune.tracking._log import finish_tracker
+
+                finish_tracker(tracker, self, sample_rows(plan.validation or plan.train))
+            status = "FINISHED"
+        except FitInterruptedError:
+            status = "KILLED"
+            raise
+        finally:
+            if tracker is not None:
+                tracker.close(status)
         report(verbose, self._records, self._best, plan.metric, self.experiment_path)
         return self
 
@@ -460,7 +505,7 @@ class AutoEstimator:
 
     def _run(self, plan: TrialPlan, space: Mapping[str, Any], searcher: Any, sched: Any,
              n_sampling: int, time_budget_s: float | None, verbose: int, name: str, *,
-             max_failures: int, restore: bool) -> None:
+             max_failures: int, restore: bool, tracker: Any = None) -> None:
         from ray import tune
 
         from zoo_tune.estimator import _retry, _snapshot
@@ -473,7 +518,7 @@ class AutoEstimator:
             with_tolerant_restore(tune.with_parameters(run_trial, plan=plan)), ray_resources)
         store = self._storage
         metric = plan.metric
-        _write_experiment_meta(store, name, plan, space, finished=False)
+        _write_experiment_meta(store, name, plan, space, finished=False, setup=self._setup)
         _retry.install()
         _snapshot.install()
         total = hp_module.grid_size(space) * n_sampling if n_sampling > 0 else None
@@ -489,14 +534,15 @@ class AutoEstimator:
             run_config.verbose = 1 if verbose == 2 else 0
             run_config.failure_config = tune.FailureConfig(max_failures=max_failures)
             run_config.callbacks = self._callbacks(
-                plan, tuner._local_tuner._tune_config.scheduler, metric, total, verbose)
+                plan, tuner._local_tuner._tune_config.scheduler, metric, total, verbose,
+                tracker)
             logger.info("Resuming the experiment at %s/%s.", store.uri.rstrip("/"), name)
         else:
             run_config = tune.RunConfig(
                 name=name, storage_path=store.path, storage_filesystem=store.fs,
                 # verbose=1: zoo_tune's one-line progress; 2: Ray Tune's tables as well.
                 verbose=1 if verbose == 2 else 0,
-                callbacks=self._callbacks(plan, sched, metric, total, verbose),
+                callbacks=self._callbacks(plan, sched, metric, total, verbose, tracker),
                 failure_config=tune.FailureConfig(max_failures=max_failures),
                 # The trial ends itself too; telling Tune lets it stop a finished trial before
                 # a scheduler acts on its last result (PBT would otherwise clone into it).
@@ -532,10 +578,10 @@ class AutoEstimator:
                 f"fit stopped by {stop.name}: the trials were stopped and the experiment "
                 f"state saved at {self.experiment_path}; run the same fit with "
                 f"name={name!r} (resume='auto' or True) to continue it.", stop.signum)
-        _write_experiment_meta(store, name, plan, space, finished=True)
+        _write_experiment_meta(store, name, plan, space, finished=True, setup=self._setup)
 
     def _callbacks(self, plan: TrialPlan, sched: Any, metric: MetricSpec, total: int | None,
-                   verbose: int) -> list[Any]:
+                   verbose: int, tracker: Any = None) -> list[Any]:
         """The Tune callbacks of a run; the first one keeps the scheduler's state."""
         from zoo_tune.estimator._final_states import FinalStates
         from zoo_tune.estimator._scheduler_state import SchedulerState
@@ -551,6 +597,10 @@ class AutoEstimator:
             from zoo_tune.estimator._pruner import CheckpointPruner
 
             callbacks.append(CheckpointPruner(plan.keep_checkpoints))
+        if tracker is not None:
+            from zoo_tune.tracking import MlflowCallback
+
+            callbacks.append(MlflowCallback(tracker))
         if verbose:
             from zoo_tune.progress import ProgressCallback
 

@@ -1,0 +1,249 @@
+"""fit(mlflow_uri=...) against a real ``mlflow server`` (sqlite backend) and a bare sqlite URI.
+
+Checks what MLflow's own client sees: one parent run, one child run per trial (params,
+2-step metric histories, statuses, a failed trial's error), the best config and a logged
+model that predicts like ``get_best_model()``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests._helpers import sgd_creator, small_linear
+
+mlflow = pytest.importorskip("mlflow")
+
+pytestmark = pytest.mark.timeout(400)
+
+#: 3 learning rates that train, and one SGD refuses (the errored trial).
+GOOD_LRS = [0.05, 0.1, 0.3]
+BAD_LR = -1.0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from tests.tracking._server import MlflowServer
+
+    srv = MlflowServer(tmp_path_factory.mktemp("mlflow_server")).start()
+    yield srv
+    srv.stop()
+
+
+def _gated_linear(config, flag=None):
+    """small_linear whose training waits (up to 120 s) for ``flag`` after its first batch."""
+    import torch
+
+    class Gate(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            if self.training:
+                self.calls += 1
+                deadline = time.monotonic() + 120
+                while self.calls > 1 and flag and not Path(flag).exists() and \
+                        time.monotonic() < deadline:
+                    time.sleep(0.1)
+            return x
+
+    return torch.nn.Sequential(Gate(), small_linear(config))
+
+
+def _fit(tmp_path, blobs, name, lrs, **fit_kwargs):
+    from zoo_tune import AutoEstimator, hp
+
+    (x, y), (xv, yv) = blobs
+    creator = fit_kwargs.pop("model_creator", small_linear)
+    est = AutoEstimator.from_torch(model_creator=creator, optimizer=sgd_creator,
+                                   loss="CrossEntropyLoss", logs_dir=str(tmp_path / "logs"),
+                                   name=name)
+    est.fit((x, y), validation_data=(xv, yv), epochs=2, metric="accuracy", verbose=0,
+            search_space={"lr": hp.grid_search(lrs), "momentum": 0.9}, **fit_kwargs)
+    return est
+
+
+def _runs(uri, experiment):
+    client = mlflow.tracking.MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"no MLflow experiment {experiment!r}"
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return client, parents, children
+
+
+def _check_layout(uri, experiment, est, xv, lrs_ok, lr_bad=None):
+    mlflow.set_tracking_uri(uri)  # runs:/ model URIs resolve through it
+    client, parents, children = _runs(uri, experiment)
+    assert len(parents) == 1, [r.info.run_name for r in parents]
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert parent.info.run_name == est.experiment_path.rsplit("/", 1)[-1]
+    assert parent.data.params["metric"] == "accuracy"
+    assert parent.data.params["mode"] == "max"
+    assert parent.data.params["epochs"] == "2"
+    assert "lr" in parent.data.params["search_space"]
+    assert parent.data.tags["zoo_tune.experiment"] == est.experiment_path
+    assert len(children) == len(lrs_ok) + (lr_bad is not None)
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
+    table = est.get_trial_table().set_index("trial_id")
+    for run in children:
+        trial = run.data.tags["zoo_tune.trial_id"]
+        lr = float(run.data.params["lr"])
+        assert run.data.params["momentum"] == "0.9"
+        if lr == lr_bad:
+            assert run.info.status == "FAILED"
+            assert "learning rate" in run.data.tags["error"], run.data.tags.get("error")
+            continue
+        assert lr in lrs_ok
+        assert run.info.status == "FINISHED"
+        history = client.get_metric_history(run.info.run_id, "accuracy")
+        assert [m.step for m in sorted(history, key=lambda m: m.step)] == [1, 2]
+        assert [m.value for m in sorted(history, key=lambda m: m.step)] == \
+            pytest.approx(list(table.loc[trial, "accuracy_history"]))
+    best = est.get_best_config()
+    assert float(parent.data.params["best/lr"]) == best["lr"]
+    best_value = est.get_best_trials(1).iloc[0]["best_accuracy"]
+    assert parent.data.metrics["best_accuracy"] == pytest.approx(best_value)
+    import torch
+
+    logged = mlflow.pytorch.load_model(f"runs:/{parent.info.run_id}/model")
+    with torch.no_grad():
+        want = est.get_best_model()(torch.as_tensor(xv)).numpy()
+        got = logged(torch.as_tensor(xv)).numpy()
+    np.testing.assert_array_equal(got, want)
+    info = mlflow.models.get_model_info(f"runs:/{parent.info.run_id}/model")
+    assert info.signature is not None and info.signature.inputs is not None
+
+
+@pytest.mark.parametrize("backend", ["server", "sqlite"])
+def test_fit_logs_one_parent_a_child_per_trial_and_the_best_model(
+        backend, request, tmp_path, blobs, ray_local, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # sqlite:/// puts its artifacts under ./mlruns
+    uri = request.getfixturevalue("server").uri if backend == "server" else \
+        f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    est = _fit(tmp_path, blobs, f"mlf_{backend}", GOOD_LRS + [BAD_LR], mlflow_uri=uri,
+               mlflow_experiment=f"exp_{backend}")
+    table = est.get_trial_table()
+    assert (table["status"] == "ERROR").sum() == 1
+    _check_layout(uri, f"exp_{backend}", est, blobs[1][0], GOOD_LRS, BAD_LR)
+
+
+def test_an_active_run_becomes_the_parent(tmp_path, blobs, ray_local, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("mine")
+    with mlflow.start_run(run_name="outer") as outer:
+        _fit(tmp_path, blobs, "nested", [0.1], mlflow_uri=uri)
+    client, parents, children = _runs(uri, "mine")
+    assert [p.info.run_id for p in parents] == [outer.info.run_id]
+    assert [c.data.tags["mlflow.parentRunId"] for c in children] == [outer.info.run_id]
+    assert client.get_run(outer.info.run_id).data.params["best/lr"] == "0.1"
+    assert mlflow.tracking.MlflowClient(uri).get_experiment_by_name("nested") is None
+
+
+def test_server_stopped_then_killed_mid_run_loses_nothing(tmp_path, blobs, ray_local, caplog,
+                                                          monkeypatch):
+    """SIGSTOP, then SIGKILL, the real server while trials report; restart it before fit's end.
+
+    Each trial's training waits after its first batch for a flag the test sets once the
+    server is stopped, so every epoch is reported while the server does not answer.
+    """
+    from tests.tracking._server import MlflowServer
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "server"
+    srv = MlflowServer(folder).start()
+    flag = tmp_path / "go"
+    events: list[str] = []
+
+    def chaos():
+        client = mlflow.tracking.MlflowClient(srv.uri)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            exp = client.get_experiment_by_name("chaos")
+            if exp is not None and client.search_runs([exp.experiment_id]):
+                break
+            time.sleep(0.3)
+        srv.pause()
+        events.append("stopped")
+        flag.touch()
+        time.sleep(4)
+        srv.kill()
+        events.append("killed")
+        srv.start()  # same port, same database
+        events.append("restarted")
+
+    thread = threading.Thread(target=chaos, daemon=True)
+    caplog.set_level(logging.WARNING, logger="zoo_tune.tracking")
+    try:
+        thread.start()
+        began = time.monotonic()
+        est = _fit(tmp_path, blobs, "chaos", GOOD_LRS, mlflow_uri=srv.uri,
+                   model_creator=functools.partial(_gated_linear, flag=str(flag)))
+        took = time.monotonic() - began
+        thread.join(timeout=120)
+        assert events == ["stopped", "killed", "restarted"]
+        table = est.get_trial_table()
+        assert (table["status"] == "TERMINATED").all() and len(table) == 3
+        lost = [r for r in caplog.records if "does not answer" in r.getMessage()]
+        assert len(lost) == 1, [r.getMessage() for r in caplog.records]
+        assert srv.uri in lost[0].getMessage()
+        assert not [r for r in caplog.records if "calls could not be sent" in r.getMessage()]
+        assert took < 200
+        _check_layout(srv.uri, "chaos", est, blobs[1][0], GOOD_LRS)
+    finally:
+        srv.stop()
+
+
+def test_server_that_never_comes_back_costs_no_result(tmp_path, blobs, ray_local, caplog,
+                                                      monkeypatch):
+    from tests.tracking._server import MlflowServer
+    from zoo_tune.tracking import _tracker
+
+    monkeypatch.setattr(_tracker, "CLOSE_TIMEOUT_S", 5.0)
+    srv = MlflowServer(tmp_path / "server").start()
+    srv.kill()
+    caplog.set_level(logging.WARNING, logger="zoo_tune.tracking")
+    began = time.monotonic()
+    est = _fit(tmp_path, blobs, "gone", [0.1, 0.3], mlflow_uri=srv.uri)
+    assert time.monotonic() - began < 120
+    assert (est.get_trial_table()["status"] == "TERMINATED").all()
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("does not answer" in m for m in messages) == 1, messages
+    assert any("calls could not be sent" in m and "zoo-tune results" in m for m in messages)
+
+
+def test_bad_tracking_arguments_fail_before_any_cluster_work(tmp_path, blobs):
+    from zoo_tune import AutoEstimator, hp
+    from zoo_tune.errors import InvalidInputError, InvalidTypeError
+
+    (x, y), _ = blobs
+    est = AutoEstimator.from_torch(model_creator=small_linear, optimizer=sgd_creator,
+                                   loss="CrossEntropyLoss", logs_dir=str(tmp_path))
+    space = {"lr": hp.uniform(0.01, 0.1), "momentum": 0.9}
+    for kwargs, kind, words in [
+            ({"mlflow_uri": "ftp://host"}, InvalidInputError, ["ftp://host", "http:", "sqlite:"]),
+            ({"mlflow_uri": 5000}, InvalidTypeError, ["mlflow_uri", "int"]),
+            ({"mlflow_uri": "sqlite://"}, InvalidInputError, ["sqlite:///"]),
+            ({"mlflow_experiment": "x"}, InvalidInputError, ["mlflow_uri",
+                                                             "MLFLOW_TRACKING_URI"]),
+            ({"mlflow_uri": "sqlite:///a.db", "mlflow_experiment": " "}, InvalidInputError,
+             ["mlflow_experiment"])]:
+        with pytest.raises(kind) as err:
+            est.fit((x, y), epochs=1, search_space=space, **kwargs)
+        assert isinstance(err.value, RuntimeError)
+        assert all(w in str(err.value) for w in words), str(err.value)
+    import ray
+
+    assert not ray.is_initialized() or True  # the session's Ray may be up from other tests

@@ -1,0 +1,260 @@
+"""One fit in MLflow: a parent run, one child run per trial, the best config and model.
+
+The live path: ``fit`` builds a :class:`Tracker`, its Tune callback
+(:class:`~zoo_tune.tracking.MlflowCallback`) reports each trial's start, epochs and end, and
+:meth:`Tracker.finish` reconciles with the trial table read back from storage (anything the
+callback did not see, the error texts) and logs the best config and model. ``zoo-tune results
+<uri> --mlflow URI`` runs :meth:`Tracker.finish` alone, which gives the same layout.
+
+Every call goes through an :class:`~zoo_tune.tracking._outbox.Outbox`: nothing here waits on
+the tracking server.
+
+Example:
+    >>> tracker = Tracker("sqlite:///mlflow.db", "digits", "digits_cnn",
+    ...                   params={"metric": "accuracy"}, tags={})  # doctest: +SKIP
+    >>> tracker.start()  # doctest: +SKIP
+    >>> tracker.finish(records, metric, best, model_dir=None)  # doctest: +SKIP
+    >>> tracker.close()  # doctest: +SKIP
+    0
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from zoo_tune.tracking._layout import (
+    PARENT_TAG,
+    TRIAL_TAG,
+    child_params,
+    epoch_metrics,
+    run_status,
+)
+from zoo_tune.tracking._outbox import Outbox, bounded_requests
+
+logger = logging.getLogger("zoo_tune.tracking")
+
+#: MLflow's longest tag value; a failed trial's ``error`` tag is cut to it (the whole
+#: traceback is the run's ``error.txt`` artifact).
+MAX_TAG_CHARS = 8000
+#: Seconds :meth:`Tracker.close` waits for the server to take what is still queued.
+CLOSE_TIMEOUT_S = 60.0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _step(result: Mapping[str, Any]) -> int | None:
+    step = result.get("epoch", result.get("training_iteration"))
+    return int(step) if step is not None else None
+
+
+class Tracker:
+    """Log one fit to MLflow from the driver.
+
+    Args:
+        uri: The tracking URI.
+        experiment: The MLflow experiment's name (created when missing).
+        run_name: The parent run's name (the zoo_tune experiment's name).
+        params: The parent run's params (:func:`~zoo_tune.tracking._layout.parent_params`).
+        tags: More parent tags (zoo_tune's version, the experiment URI).
+        close_timeout_s: How long :meth:`close` waits for unsent calls.
+    """
+
+    def __init__(self, uri: str, experiment: str, run_name: str, *, params: Mapping[str, str],
+                 tags: Mapping[str, str], close_timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        self.uri, self.experiment, self.run_name = uri, experiment, run_name
+        self.params, self.tags = dict(params), dict(tags)
+        self.close_timeout_s = close_timeout_s
+        self.owns_parent = True
+        self._bounded = bounded_requests()
+        self._bounded.__enter__()
+        self.box = Outbox(uri)
+        self._children: set[str] = set()
+        self._steps: dict[str, set[int]] = {}
+        self._ended: dict[str, str] = {}
+        self._folders: list[str] = []
+        self._closed = False
+
+    def start(self) -> None:
+        """Queue the parent run; an active MLflow run on the same URI becomes the parent."""
+        import mlflow
+
+        active = mlflow.active_run()
+        if active is not None and mlflow.get_tracking_uri() == self.uri:
+            self.owns_parent = False
+            self.box.ids["parent"] = active.info.run_id
+            logger.info("MLflow: the active run %s is the parent run.", active.info.run_id)
+        else:
+            experiment = self.experiment
+
+            def experiment_id(client: Any, ids: dict[str, str]) -> str:
+                found = client.get_experiment_by_name(experiment)
+                return found.experiment_id if found is not None else \
+                    client.create_experiment(experiment)
+
+            self.box.put(experiment_id, handle="experiment", what="the experiment")
+            self.box.put(lambda c, ids: c.create_run(
+                ids["experiment"], run_name=self.run_name, tags=self.tags).info.run_id,
+                handle="parent", what="the parent run")
+        params = dict(self.params)
+        self.box.put(lambda c, ids: c.log_batch(ids["parent"], params=_params(params)),
+                     what="the parent's params")
+        if not self.owns_parent and self.tags:
+            tags = dict(self.tags)
+            self.box.put(lambda c, ids: c.log_batch(ids["parent"], tags=_tags(tags)),
+                         what="the parent's tags")
+
+    def _experiment_of_parent(self, client: Any, ids: dict[str, str]) -> str:
+        if "experiment" not in ids:
+            ids["experiment"] = client.get_run(ids["parent"]).info.experiment_id
+        return ids["experiment"]
+
+    def trial_started(self, trial_id: str, config: Mapping[str, Any]) -> None:
+        """Queue a child run for the trial (once, however often it restarts)."""
+        if trial_id in self._children:
+            return
+        self._children.add(trial_id)
+        self._steps[trial_id] = set()
+        params = child_params(config)
+
+        def create(client: Any, ids: dict[str, str]) -> str:
+            run = client.create_run(self._experiment_of_parent(client, ids), run_name=trial_id,
+                                    tags={PARENT_TAG: ids["parent"], TRIAL_TAG: trial_id})
+            if params:
+                client.log_batch(run.info.run_id, params=_params(params))
+            return run.info.run_id
+
+        self.box.put(create, handle=f"trial:{trial_id}", what=f"trial {trial_id}'s run")
+
+    def trial_result(self, trial_id: str, result: Mapping[str, Any]) -> None:
+        """Queue one epoch's metrics (one ``log_batch``, step = epoch)."""
+        step = _step(result)
+        metrics = epoch_metrics(result)
+        if step is None or not metrics or step in self._steps.setdefault(trial_id, set()):
+            return
+        self._steps[trial_id].add(step)
+        stamp = _now_ms()
+        self.box.put(lambda c, ids: c.log_batch(ids[f"trial:{trial_id}"],
+                                                metrics=_metrics(metrics, stamp, step)),
+                     what=f"trial {trial_id}'s epoch {step}")
+
+    def trial_ended(self, trial_id: str, tune_status: str, error: str | None = None) -> None:
+        """Queue the child run's end: FINISHED, FAILED (with its error) or KILLED."""
+        status = run_status("ERROR" if error else tune_status)
+        if self._ended.get(trial_id) == status and not error:
+            return
+        self._ended[trial_id] = status
+        key = f"trial:{trial_id}"
+        if error:
+            self.box.put(lambda c, ids: (c.set_tag(ids[key], "error", error[-MAX_TAG_CHARS:]),
+                                         c.log_text(ids[key], error, "error.txt")),
+                         what=f"trial {trial_id}'s error")
+        self.box.put(lambda c, ids: c.set_terminated(ids[key], status),
+                     what=f"trial {trial_id}'s status")
+
+    def finish(self, records: list[Any], metric: Any, best: Any, model_dir: str | None,
+               owned: str | None = None) -> None:
+        """Reconcile every trial with the stored trial table, then log the best trial.
+
+        Args:
+            records: The trial table (:class:`~zoo_tune.results.TrialRecord`).
+            metric: The :class:`~zoo_tune.metrics.MetricSpec`.
+            best: The best record, or ``None``.
+            model_dir: A local MLflow model folder (:func:`._model.save_model`), or
+                ``None``: no model.
+            owned: A local folder to remove once the model is sent (or at :meth:`close`).
+        """
+        if owned:
+            self._folders.append(owned)
+        for record in records:
+            self.trial_started(record.trial_id, record.config)
+            for row in record.rows:
+                self.trial_result(record.trial_id, row)
+            if record.error or self._ended.get(record.trial_id) is None or \
+                    run_status(record.status) != self._ended.get(record.trial_id):
+                self._ended.pop(record.trial_id, None)
+                self.trial_ended(record.trial_id, record.status, record.error)
+        if best is None:
+            return
+        value, epoch = best.best(metric)
+        params = {f"best/{k}": v for k, v in child_params(best.config).items()}
+        metrics = {} if value is None else {f"best_{metric.name}": float(value)}
+        stamp = _now_ms()
+        tags = {"zoo_tune.best_trial_id": best.trial_id, "zoo_tune.best_epoch": str(epoch)}
+        config = dict(best.config)
+        self.box.put(lambda c, ids: (
+            c.log_batch(ids["parent"], params=_params(params), tags=_tags(tags),
+                        metrics=_metrics(metrics, stamp, 0)),
+            c.log_dict(ids["parent"], _jsonable(config), "best_config.json")),
+            what="the best config")
+        if model_dir is not None:
+            def send_model(client: Any, ids: dict[str, str]) -> None:
+                client.log_artifacts(ids["parent"], model_dir, "model")
+                if owned:
+                    shutil.rmtree(owned, ignore_errors=True)
+
+            self.box.put(send_model, what="the best model")
+
+    def close(self, status: str = "FINISHED") -> int:
+        """End the parent run (when zoo_tune opened it), wait for the queue, stop sending.
+
+        Args:
+            status: The parent's status: ``FINISHED``, ``FAILED`` or ``KILLED``.
+
+        Returns:
+            How many calls could not be sent in time (each one is lost to MLflow; the
+            experiment on storage has everything, and ``zoo-tune results <uri> --mlflow``
+            logs it again).
+        """
+        if self._closed:
+            return 0
+        self._closed = True
+        if self.owns_parent:
+            self.box.put(lambda c, ids: c.set_terminated(ids["parent"], status),
+                         what="the parent's status")
+        try:
+            unsent = self.box.close(self.close_timeout_s)
+        finally:
+            self._bounded.__exit__(None, None, None)
+            for folder in self._folders:
+                shutil.rmtree(folder, ignore_errors=True)
+        if unsent:
+            logger.warning("MLflow at %s: %d calls could not be sent within %.0f s and are "
+                           "dropped; the experiment on storage is complete, and `zoo-tune "
+                           "results <experiment> --mlflow %s` logs it again.", self.uri,
+                           unsent, self.close_timeout_s, self.uri)
+        return unsent
+
+    @property
+    def parent_run_id(self) -> str | None:
+        """The parent run's id, once the server has created it."""
+        return self.box.ids.get("parent")
+
+
+def _params(params: Mapping[str, str]) -> list[Any]:
+    from mlflow.entities import Param
+
+    return [Param(k, v) for k, v in params.items()]
+
+
+def _tags(tags: Mapping[str, str]) -> list[Any]:
+    from mlflow.entities import RunTag
+
+    return [RunTag(k, v) for k, v in tags.items()]
+
+
+def _metrics(metrics: Mapping[str, float], stamp: int, step: int) -> list[Any]:
+    from mlflow.entities import Metric
+
+    return [Metric(k, v, stamp, step) for k, v in metrics.items()]
+
+
+def _jsonable(config: Mapping[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(dict(config), default=str))
