@@ -64,3 +64,29 @@ def test_tty_progress_rewrites_one_line(tmp_path):
     updates = re.findall(r"\r\x1b\[K(\[zoo_tune\][^\r\n]*)", stdout)
     assert len(updates) >= 3  # rewritten in place, several times
     assert updates[-1].startswith("[zoo_tune] 2/2 done | 0 running | 0 pending | best accuracy")
+
+
+def test_widget_shows_done_running_and_best_from_the_trials_statuses():
+    """The notebook widget's state, driven by Ray Tune's hooks (tqdm's text bar here: the
+    same ProgressWidget; tests/test_notebook.py runs the real widget in a Jupyter kernel)."""
+    pytest.importorskip("tqdm")
+    from types import SimpleNamespace
+
+    from zoo_tune.progress import ProgressCallback
+
+    trials = [SimpleNamespace(status="RUNNING", config={"lr": lr}) for lr in (0.1, 0.2, 0.3)]
+    callback = ProgressCallback("accuracy", "max", 3, widget=True)
+    callback.on_trial_result(1, trials, trials[1], {"accuracy": 0.8})
+    assert callback.widget.bar.n == 0
+    assert "3 running" in callback.widget.bar.postfix
+    assert "best accuracy 0.8 {'lr': 0.2}" in callback.widget.bar.postfix
+    callback.on_trial_complete(2, trials, trials[1])
+    trials[1].status = "TERMINATED"
+    callback.on_trial_error(3, trials, trials[0])
+    trials[0].status = "ERROR"
+    assert callback.widget.bar.n == 2
+    assert "1 running" in callback.widget.bar.postfix and "1 error" in callback.widget.bar.postfix
+    trials[2].status = "TERMINATED"
+    callback.on_experiment_end(trials)
+    assert callback.widget.bar.n == 3  # and closed, showing that state
+    assert callback.lines and "3/3 done" in callback.lines[-1]

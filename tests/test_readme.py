@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -25,14 +23,8 @@ def run_python(args: list[str], tmp_path: Path) -> str:
     return out.stdout + out.stderr
 
 
-@pytest.mark.slow
-def test_readme_quick_start_reaches_090_on_digits(tmp_path):
-    script = tmp_path / "quick_start.py"
-    script.write_text(quick_start_code(), encoding="utf-8")
-    output = run_python([str(script)], tmp_path)
-    accuracy = float(re.search(r"best validation accuracy: ([0-9.]+)", output).group(1))
-    assert accuracy >= 0.9
-    assert "best config: {" in output
+# The quick start block runs, as written but with verbose=1, in examples/quickstart.ipynb
+# (tests/test_notebook.py checks the notebook is this block, then executes it).
 
 
 def test_example_smoke_run(tmp_path):

@@ -3,6 +3,7 @@
 Example:
     $ zoo-tune list
     $ zoo-tune results /tmp/zoo_tune_logs/digits_cnn --format md
+    $ zoo-tune results /tmp/zoo_tune_logs/digits_cnn --mlflow http://127.0.0.1:5000
     $ zoo-tune plot /tmp/zoo_tune_logs/digits_cnn -o plots/
     $ zoo-tune run conf/digits_job.yaml
 """
@@ -52,6 +53,18 @@ def _cmd_results(args: argparse.Namespace) -> int:
     from zoo_tune.estimator import AutoEstimator
 
     est = AutoEstimator.load(args.uri)
+    if args.mlflow:
+        from zoo_tune.tracking import log_experiment
+
+        run_id = log_experiment(est, args.mlflow, args.mlflow_experiment)
+        if run_id is None:
+            print(f"zoo-tune: error: MLflow at {args.mlflow} did not answer; nothing was "
+                  f"logged.", file=sys.stderr)
+            return 1
+        print(f"MLflow parent run: {run_id} ({args.mlflow})", file=sys.stderr)
+    elif args.mlflow_experiment:
+        print("zoo-tune: error: --mlflow-experiment needs --mlflow URI.", file=sys.stderr)
+        return 2
     table = est.get_trial_table()
     metric = est._metric
     assert metric is not None
@@ -123,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     results = sub.add_parser("results", help="the trial table of an experiment, best first")
     results.add_argument("uri", help="experiment folder or URI: <logs_dir>/<name>")
     results.add_argument("--format", choices=FORMATS, default="table")
+    results.add_argument("--mlflow", metavar="URI", help="also log the experiment to MLflow "
+                         "(a parent run, a child run per trial, the best model), as "
+                         "fit(mlflow_uri=...) does")
+    results.add_argument("--mlflow-experiment", metavar="NAME",
+                         help="the MLflow experiment (default: the experiment's name)")
     results.set_defaults(func=_cmd_results)
     plot = sub.add_parser("plot", help="PNG plots of an experiment: metric per epoch, metric vs "
                           "each hyper-parameter, parallel coordinates")

@@ -2,7 +2,7 @@
 
 In a terminal the line rewrites itself in place; when the stream is not a TTY (a file, a
 spark-submit log on YARN) it becomes a log line every ``interval_s`` seconds and on each trial
-end.
+end; in a Jupyter notebook it is one live widget (:mod:`zoo_tune._widget`).
 
 Example:
     >>> est.fit(..., verbose=1)  # doctest: +SKIP
@@ -26,6 +26,20 @@ def _clock(seconds: float) -> str:
     return str(timedelta(seconds=int(seconds)))
 
 
+def _widget(total: int | None, metric: str) -> Any:
+    """The notebook widget when in a Jupyter kernel with tqdm installed, else ``None``."""
+    from zoo_tune._widget import ProgressWidget, in_notebook
+
+    if not in_notebook():
+        return None
+    try:
+        return ProgressWidget(total, metric)
+    except ImportError:
+        logger.info("No tqdm: the progress line instead of a widget (pip install "
+                    "'zoo_tune[notebook]').")
+        return None
+
+
 class ProgressCallback(Callback):
     """Ray Tune callback that reports trial counts, the best metric so far and the ETA.
 
@@ -35,10 +49,13 @@ class ProgressCallback(Callback):
         total: Planned trial count, or ``None`` when open-ended.
         stream: Where the line goes (default ``sys.stderr``).
         interval_s: Seconds between log lines when ``stream`` is not a TTY.
+        widget: Show a live widget instead of the line (``True`` needs tqdm); default
+            (``None``): inside a Jupyter kernel with tqdm installed
+            (``pip install 'zoo_tune[notebook]'``).
     """
 
     def __init__(self, metric: str, mode: str, total: int | None, stream: IO[str] | None = None,
-                 interval_s: float = 30.0) -> None:
+                 interval_s: float = 30.0, widget: bool | None = None) -> None:
         self.metric, self.mode, self.total = metric, mode, total
         self._stream = stream
         self.interval_s = interval_s
@@ -50,6 +67,13 @@ class ProgressCallback(Callback):
         self.running = self.pending = 0
         self._last_emit = 0.0
         self.lines: list[str] = []
+        self.widget: Any = None
+        if widget is None:
+            self.widget = _widget(total, metric)
+        elif widget:
+            from zoo_tune._widget import ProgressWidget
+
+            self.widget = ProgressWidget(total, metric)
 
     @property
     def stream(self) -> IO[str]:
@@ -58,7 +82,7 @@ class ProgressCallback(Callback):
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray Tune pickles its callbacks with the experiment state; streams do not pickle.
-        return {**self.__dict__, "_stream": None}
+        return {**self.__dict__, "_stream": None, "widget": None}
 
     def line(self) -> str:
         """The current progress line."""
@@ -79,7 +103,10 @@ class ProgressCallback(Callback):
     def _emit(self, force: bool = False) -> None:
         now = time.monotonic()
         text = self.line()
-        if self.tty:
+        if self.widget is not None:
+            self.widget.update(self.done, self.running, self.errors, self.best,
+                               self.best_config)
+        elif self.tty:
             self.stream.write("\r\033[K" + text)
             self.stream.flush()
         elif force or now - self._last_emit >= self.interval_s:
@@ -130,6 +157,8 @@ class ProgressCallback(Callback):
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
         self._count(trials)
         self._emit(force=True)
-        if self.tty:
+        if self.widget is not None:
+            self.widget.close()
+        elif self.tty:
             self.stream.write("\n")
             self.stream.flush()

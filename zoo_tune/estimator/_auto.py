@@ -510,7 +510,7 @@ class AutoEstimator:
 
         from zoo_tune.estimator import _retry, _snapshot
         from zoo_tune.estimator._interrupt import graceful_stop
-        from zoo_tune.estimator._output import ray_output
+        from zoo_tune.estimator._output import ray_output, silent_reporter
         from zoo_tune.estimator._restore import with_tolerant_restore
 
         ray_resources = {k: v for k, v in self.resources_per_trial.items() if v}
@@ -532,6 +532,7 @@ class AutoEstimator:
             # callbacks and failure settings are this fit's (streams do not pickle).
             run_config = tuner._local_tuner.get_run_config()
             run_config.verbose = 1 if verbose == 2 else 0
+            run_config.progress_reporter = silent_reporter(verbose)
             run_config.failure_config = tune.FailureConfig(max_failures=max_failures)
             run_config.callbacks = self._callbacks(
                 plan, tuner._local_tuner._tune_config.scheduler, metric, total, verbose,
@@ -542,6 +543,7 @@ class AutoEstimator:
                 name=name, storage_path=store.path, storage_filesystem=store.fs,
                 # verbose=1: zoo_tune's one-line progress; 2: Ray Tune's tables as well.
                 verbose=1 if verbose == 2 else 0,
+                progress_reporter=silent_reporter(verbose),
                 callbacks=self._callbacks(plan, sched, metric, total, verbose, tracker),
                 failure_config=tune.FailureConfig(max_failures=max_failures),
                 # The trial ends itself too; telling Tune lets it stop a finished trial before

@@ -10,7 +10,9 @@ Ray Tune 2.60's output engine prints its experiment box, "View detailed results 
 TensorBoard hint at every verbosity, 0 included; below 2 :func:`ray_output` switches to its
 legacy engine for the run (``RAY_AIR_NEW_OUTPUT=0``, which is silent at verbosity 0) and
 holds Ray Tune's and Ray Train's INFO and ERROR logs (the trial errors zoo_tune reports
-itself), restoring both afterwards.
+itself), restoring both afterwards. In a notebook its legacy engine would also clear the
+cell's output (zoo_tune's widget with it) to show its own table: below 2 the run gets
+:func:`silent_reporter` instead.
 
 Example:
     >>> with ray_output(verbose=0):  # doctest: +SKIP
@@ -52,6 +54,23 @@ def ray_output(verbose: int) -> Iterator[None]:
             os.environ["RAY_AIR_NEW_OUTPUT"] = previous_env
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+
+
+def silent_reporter(verbose: int) -> Any:
+    """Below ``verbose=2``: a Ray Tune progress reporter that never reports (Ray Tune picks a
+    notebook reporter in Jupyter, which clears the cell's output); else ``None`` (Ray's)."""
+    if verbose >= 2:
+        return None
+    from ray.tune import ProgressReporter
+
+    class _Silent(ProgressReporter):
+        def should_report(self, trials: list[Any], done: bool = False) -> bool:
+            return False
+
+        def report(self, trials: list[Any], done: bool, *sys_info: Any) -> None:
+            return None
+
+    return _Silent()
 
 
 def first_line(error: str) -> str:
