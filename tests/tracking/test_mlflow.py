@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import threading
 import time
 from pathlib import Path
@@ -29,11 +30,12 @@ BAD_LR = -1.0
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from tests.tracking._server import MlflowServer
+    from zoo_tune.tracking import MlflowServer
 
     srv = MlflowServer(tmp_path_factory.mktemp("mlflow_server")).start()
     yield srv
     srv.stop()
+    assert not srv.alive()
 
 
 def _gated_linear(config, flag=None):
@@ -174,7 +176,7 @@ def test_server_stopped_then_killed_mid_run_loses_nothing(tmp_path, blobs, ray_l
     Each trial's training waits after its first batch for a flag the test sets once the
     server is stopped, so every epoch is reported while the server does not answer.
     """
-    from tests.tracking._server import MlflowServer
+    from zoo_tune.tracking import MlflowServer
 
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "server"
@@ -190,11 +192,11 @@ def test_server_stopped_then_killed_mid_run_loses_nothing(tmp_path, blobs, ray_l
             if exp is not None and client.search_runs([exp.experiment_id]):
                 break
             time.sleep(0.3)
-        srv.pause()
+        srv.signal(signal.SIGSTOP)
         events.append("stopped")
         flag.touch()
         time.sleep(4)
-        srv.kill()
+        srv.signal(signal.SIGKILL)
         events.append("killed")
         srv.start()  # same port, same database
         events.append("restarted")
@@ -219,16 +221,16 @@ def test_server_stopped_then_killed_mid_run_loses_nothing(tmp_path, blobs, ray_l
         _check_layout(srv.uri, "chaos", est, blobs[1][0], GOOD_LRS)
     finally:
         srv.stop()
+    assert not srv.alive()
 
 
 def test_server_that_never_comes_back_costs_no_result(tmp_path, blobs, ray_local, caplog,
                                                       monkeypatch):
-    from tests.tracking._server import MlflowServer
-    from zoo_tune.tracking import _tracker
+    from zoo_tune.tracking import MlflowServer, _tracker
 
     monkeypatch.setattr(_tracker, "CLOSE_TIMEOUT_S", 5.0)
     srv = MlflowServer(tmp_path / "server").start()
-    srv.kill()
+    srv.signal(signal.SIGKILL)
     caplog.set_level(logging.WARNING, logger="zoo_tune.tracking")
     began = time.monotonic()
     est = _fit(tmp_path, blobs, "gone", [0.1, 0.3], mlflow_uri=srv.uri)

@@ -12,8 +12,9 @@ from zoo_tune.tracking._check import TRACKING_SCHEMES, check_tracking
 from zoo_tune.tracking._layout import child_params, epoch_metrics, parent_params, run_status
 from zoo_tune.tracking._log import log_experiment, start_tracker
 from zoo_tune.tracking._model import save_model
+from zoo_tune.tracking._server import MlflowServer
 from zoo_tune.tracking._tracker import Tracker
 
-__all__ = ["MlflowCallback", "TRACKING_SCHEMES", "Tracker", "check_tracking", "child_params",
-           "epoch_metrics", "log_experiment", "parent_params", "run_status", "save_model",
-           "start_tracker"]
+__all__ = ["MlflowCallback", "MlflowServer", "TRACKING_SCHEMES", "Tracker", "check_tracking",
+           "child_params", "epoch_metrics", "log_experiment", "parent_params", "run_status",
+           "save_model", "start_tracker"]

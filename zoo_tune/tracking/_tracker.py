@@ -62,14 +62,15 @@ class Tracker:
         run_name: The parent run's name (the zoo_tune experiment's name).
         params: The parent run's params (:func:`~zoo_tune.tracking._layout.parent_params`).
         tags: More parent tags (zoo_tune's version, the experiment URI).
-        close_timeout_s: How long :meth:`close` waits for unsent calls.
+        close_timeout_s: How long :meth:`close` waits for unsent calls (default
+            :data:`CLOSE_TIMEOUT_S`).
     """
 
     def __init__(self, uri: str, experiment: str, run_name: str, *, params: Mapping[str, str],
-                 tags: Mapping[str, str], close_timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+                 tags: Mapping[str, str], close_timeout_s: float | None = None) -> None:
         self.uri, self.experiment, self.run_name = uri, experiment, run_name
         self.params, self.tags = dict(params), dict(tags)
-        self.close_timeout_s = close_timeout_s
+        self.close_timeout_s = CLOSE_TIMEOUT_S if close_timeout_s is None else close_timeout_s
         self.owns_parent = True
         self._bounded = bounded_requests()
         self._bounded.__enter__()
