@@ -21,6 +21,12 @@ Contenders, each (contender, N) in its own Python process:
 - ``hyperopt_queue``: the same with ``max_queue_len=2`` (= parallelism), which lets fmin hand
   the dispatcher two new trials per poll instead of one (both fmin and the SparkTrials
   dispatcher poll once a second).
+- ``mlflow_spark``: MLflow 3's Optuna on Spark: a SparkSession as for ``hyperopt``, then
+  ``MlflowSparkStudy(name, MlflowStorage(experiment_id), mlflow_tracking_uri=...,
+  direction="maximize")`` with the N configs enqueued (``study.enqueue_trial({"lr": lr})``)
+  and ``optimize(objective, n_trials=N, n_jobs=2)``: one Spark job of 2 tasks, each running
+  N/2 trials in turn, every trial an MLflow run stored through a real ``mlflow server``
+  (sqlite, on 127.0.0.1, started once by the script like the Spark cluster).
 - ``ideal``: ``overhead.run_ideal``: every config trained in a plain warm loop, summed, / 2.
 
 Exactly the N configs: Hyperopt has no grid search, and random draws from
@@ -68,7 +74,7 @@ from _common import (
     wait_processes_gone,
 )
 
-CONTENDERS = ("zoo_tune", "hyperopt", "hyperopt_queue")
+CONTENDERS = ("zoo_tune", "hyperopt", "hyperopt_queue", "mlflow_spark")
 NODE_MEMORY = 1024**3
 OBJECT_STORE = 256 * 1024**2
 EXECUTOR_TIMEOUT_S = 120.0
@@ -162,6 +168,46 @@ def run_hyperopt(spark: Any, n: int, data: overhead.Data, epochs: int, features:
             "executor_pids": len({r["pid"] for r in results})}
 
 
+def run_mlflow_spark(spark: Any, n: int, data: overhead.Data, epochs: int, features: int,
+                     parallelism: int, tracking_uri: str) -> dict[str, Any]:
+    """MlflowSparkStudy over the N configs (enqueued); return what the trials trained."""
+    import optuna
+    from mlflow import MlflowClient
+    from mlflow.optuna.storage import MlflowStorage
+    from mlflow.pyspark.optuna.study import MlflowSparkStudy
+
+    lrs = overhead.learning_rates(n)
+    train_trial, seed = overhead.train_trial, overhead.SEED
+
+    def objective(trial: Any) -> float:
+        lr = trial.suggest_categorical("lr", lrs)
+        epochs_run: list[int] = []
+        best = train_trial({"lr": lr, "seed": seed, "features": features}, data, epochs,
+                           lambda epoch, acc, model: epochs_run.append(epoch))
+        trial.set_user_attr("epochs", len(epochs_run))
+        trial.set_user_attr("pid", os.getpid())
+        return best
+
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)  # MlflowStorage's client takes the global URI
+    name = f"bench_spark_peers_{n}_{os.getpid()}_{int(time.time())}"
+    experiment_id = MlflowClient(tracking_uri).create_experiment(name)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = MlflowSparkStudy(name, MlflowStorage(experiment_id=experiment_id),
+                             mlflow_tracking_uri=tracking_uri, direction="maximize")
+    for lr in lrs:
+        study.enqueue_trial({"lr": lr})
+    study.optimize(objective, n_trials=n, n_jobs=parallelism)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(done) != n:
+        raise AssertionError(f"{len(done)} of {len(study.trials)} trials completed, {n} "
+                             f"expected")
+    overhead._check_configs([t.params["lr"] for t in done], n)
+    return {"epochs_run": sum(t.user_attrs["epochs"] for t in done),
+            "executor_pids": len({t.user_attrs["pid"] for t in done})}
+
+
 def _stop_spark(spark: Any) -> None:
     """Stop the session and the driver JVM pyspark started (it exits on EOF of its stdin)."""
     from pyspark import SparkContext
@@ -217,9 +263,14 @@ def run_one(contender: str, n: int, master: str, args: argparse.Namespace) -> di
             markers = [spark.sparkContext.applicationId]
             try:
                 with Timer() as t:
-                    row.update(run_hyperopt(
-                        spark, n, data, args.epochs, args.features, args.parallelism,
-                        args.parallelism if contender == "hyperopt_queue" else 1))
+                    if contender == "mlflow_spark":
+                        row.update(run_mlflow_spark(spark, n, data, args.epochs,
+                                                    args.features, args.parallelism,
+                                                    args.mlflow_uri))
+                    else:
+                        row.update(run_hyperopt(
+                            spark, n, data, args.epochs, args.features, args.parallelism,
+                            args.parallelism if contender == "hyperopt_queue" else 1))
                 row["wall_s"] = t.s
             finally:
                 with Timer() as t_stop:
@@ -251,6 +302,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
     parser.add_argument("--smoke", action="store_true", help="tiny run: N=2, 1 epoch")
     parser.add_argument("--markdown", help="write the Markdown table here, not to stderr")
+    parser.add_argument("--mlflow-uri", help="mlflow_spark: a running tracking server; "
+                                             "default: start one here (sqlite)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.trials is None:
@@ -263,7 +316,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def _worker_args(args: argparse.Namespace, contender: str, n: int, master: str) -> list[str]:
     return ["--contenders", contender, "--trials", str(n), "--master", master,
             "--parallelism", str(args.parallelism), "--epochs", str(args.epochs),
-            "--rows", str(args.rows), "--features", str(args.features)]
+            "--rows", str(args.rows), "--features", str(args.features),
+            *(["--mlflow-uri", args.mlflow_uri] if args.mlflow_uri else [])]
 
 
 def summarize(rows: list[dict[str, Any]]) -> None:
@@ -292,15 +346,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     return markdown_table(headers, body)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    claim_stdout()
-    if args.worker:
-        emit(run_one(args.contenders[0], args.trials[0], args.master, args), None, None)
-        return 0
-    contenders = [c for c in CONTENDERS if c in args.contenders]
-    runs: list[dict[str, Any]] = []
-    data = overhead.make_data(args.rows, args.features)
+def _run_all(args: argparse.Namespace, contenders: list[str], data: overhead.Data,
+             runs: list[dict[str, Any]]) -> SparkStandalone:
+    """Every (contender, N) in its own process on one standalone cluster; rows into ``runs``."""
     with SparkStandalone(args.master, workers=args.parallelism, cores=1) as cluster:
         for n in args.trials:
             total, _ = overhead.run_ideal(n, data, args.epochs, args.features)
@@ -314,14 +362,45 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      args.timeout)
                     row["left_after_exit"] = wait_processes_gone(row["markers"], 30)
                     runs.append(row)
+    return cluster
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    claim_stdout()
+    if args.worker:
+        emit(run_one(args.contenders[0], args.trials[0], args.master, args), None, None)
+        return 0
+    contenders = [c for c in CONTENDERS if c in args.contenders]
+    runs: list[dict[str, Any]] = []
+    data = overhead.make_data(args.rows, args.features)
+    server = None
+    if "mlflow_spark" in contenders and not args.mlflow_uri:
+        from zoo_tune.tracking import MlflowServer
+
+        server = MlflowServer(tempfile.mkdtemp(prefix="bench_spark_peers_mlflow_")).start()
+        args.mlflow_uri = server.uri
+    try:
+        cluster = _run_all(args, contenders, data, runs)
+    finally:
+        if server is not None:
+            server.stop()
+            shutil.rmtree(server.folder, ignore_errors=True)
     rows = merge_repeats(runs, ("contender", "trials"))
+    _finish(args, contenders, runs, rows, cluster)
+    return 0
+
+
+def _finish(args: argparse.Namespace, contenders: list[str], runs: list[dict[str, Any]],
+            rows: list[dict[str, Any]], cluster: Any) -> None:
     summarize(rows)
     for row in rows:  # every process any run left behind, not a median
         row["left_processes"] = sum(
             len(r.get("left_after_stop", [])) + len(r.get("left_after_exit", []))
             for r in runs if (r["contender"], r["trials"]) == (row["contender"], row["trials"]))
     info = machine()
-    for module in ("pyspark", "hyperopt"):
+    for module in ("pyspark", "hyperopt") + (("mlflow", "optuna") if "mlflow_spark" in
+                                              contenders else ()):
         info[module] = __import__(module).__version__
     result = {
         "benchmark": "spark_peers",
@@ -335,7 +414,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "results": rows,
     }
     emit(result, table(rows), args.markdown)
-    return 0
 
 
 if __name__ == "__main__":
