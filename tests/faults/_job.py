@@ -6,7 +6,7 @@
 4 samples of ``lr`` (the tag is the sampled lr); every epoch appends "<RUN_ID>:<pid>" to
 RECORD_DIR/epochs_<tag>. The trial table goes to stdout as JSON. With
 ``ZOO_TUNE_TEST_HOLD=<tag>`` that trial's 4th epoch waits 120 s before its report (a driver
-kill then lands in it).
+kill then lands in it). With ``ZOO_TUNE_TEST_MLFLOW=<uri>`` the fit logs to that MLflow URI.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def main(logs_dir: str, record_dir: str, run_id: str, search_alg: str | None = N
     sampled = {"search_space": {"lr": hp.loguniform(1e-3, 1e-1)}, "search_alg": search_alg,
                "n_sampling": 4}
     est.fit((x[:240], y[:240]), validation_data=(x[240:], y[240:]), epochs=4, metric=metric,
-            metric_mode="max", verbose=1,
+            metric_mode="max", verbose=1, mlflow_uri=os.environ.get("ZOO_TUNE_TEST_MLFLOW"),
             **(sampled if search_alg else {"search_space": space}))
     table = est.get_trial_table()
     print(json.dumps([{"tag": tag_of({k[len("config/"):]: r[k] for k in r.index

@@ -198,3 +198,40 @@ def test_finished_experiment_is_loaded_not_rerun(tmp_path):
     assert second == first
     assert all(":" in line and line.startswith("1:")
                for t in "abcd" for line in _lines(record / f"epochs_{t}"))
+
+
+def test_killed_driver_resumes_in_the_same_mlflow_runs(tmp_path):
+    """A fit logging to MLflow, its driver SIGKILLed after two trials ended, resumed: one
+    parent run (FINISHED), one child per trial with all 4 epochs, none logged twice."""
+    mlflow = pytest.importorskip("mlflow")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    logs = str(tmp_path / "logs")
+    record = tmp_path / "record"
+    first = _start(logs, record, "1", ZOO_TUNE_TEST_MLFLOW=uri)
+    _wait_for(lambda: _first_two_finished(record), 180, "two finished trials", first)
+    _kill_tree(first)
+    client = mlflow.tracking.MlflowClient(uri)
+    (exp,) = [e for e in client.search_experiments() if e.name == "resumable"]
+    before = client.search_runs([exp.experiment_id])
+    assert any("mlflow.parentRunId" not in r.data.tags and r.info.status == "RUNNING"
+               for r in before), "the killed fit's parent run"
+    table = _finish(_start(logs, record, "2", ZOO_TUNE_TEST_MLFLOW=uri))
+    _check_resumed(record, table)
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert sorted(c.data.params["tag"] for c in children) == ["a", "b", "c", "d"]
+    assert all(c.info.status == "FINISHED" for c in children)
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+    history = {c.data.params["tag"]: client.get_metric_history(c.info.run_id, "acc")
+               for c in children}
+    by_tag = {r["tag"]: r["history"] for r in table}
+    for tag, points in history.items():
+        assert sorted({p.step for p in points}) == [1, 2, 3, 4], (tag, points)
+        # the same epoch sent by both runs is stored once; only a redone epoch (trained
+        # again after the kill) may add a second point at its step
+        assert len(points) <= 5, (tag, points)
+        last = {p.step: p.value for p in sorted(points, key=lambda p: p.timestamp)}
+        assert [last[s] for s in (1, 2, 3, 4)] == pytest.approx(by_tag[tag]), tag
+    assert "best/tag" in parents[0].data.params

@@ -389,10 +389,12 @@ class AutoEstimator:
         self._setup = _setup(search_alg, scheduler, n_sampling)
         tracker = None
         if mlflow_uri is not None:
-            from zoo_tune.tracking import start_tracker
+            from zoo_tune.tracking import IDS_FILE, start_tracker
 
             tracker = start_tracker(mlflow_uri, mlflow_experiment or name, name, where,
-                                    {**_meta_core(plan, space), "setup": self._setup})
+                                    {**_meta_core(plan, space), "setup": self._setup},
+                                    self._storage, f"{name}/{IDS_FILE}",
+                                    restore=action == "resume")
         status = "FAILED"
         try:
             self._run(plan, space, searcher, sched, n_sampling, time_budget_s, verbose, name,
@@ -406,6 +408,10 @@ class AutoEstimator:
             status = "FINISHED"
         except FitInterruptedError:
             status = "KILLED"
+            raise
+        except TrialError:
+            if tracker is not None and self._records is not None:  # every trial failed
+                tracker.finish(self._records, plan.metric, None, None)
             raise
         finally:
             if tracker is not None:

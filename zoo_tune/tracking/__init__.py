@@ -13,8 +13,8 @@ from zoo_tune.tracking._layout import child_params, epoch_metrics, parent_params
 from zoo_tune.tracking._log import log_experiment, start_tracker
 from zoo_tune.tracking._model import save_model
 from zoo_tune.tracking._server import MlflowServer
-from zoo_tune.tracking._tracker import Tracker
+from zoo_tune.tracking._tracker import IDS_FILE, Tracker
 
-__all__ = ["MlflowCallback", "MlflowServer", "TRACKING_SCHEMES", "Tracker", "check_tracking",
-           "child_params", "epoch_metrics", "log_experiment", "parent_params", "run_status",
-           "save_model", "start_tracker"]
+__all__ = ["IDS_FILE", "MlflowCallback", "MlflowServer", "TRACKING_SCHEMES", "Tracker",
+           "check_tracking", "child_params", "epoch_metrics", "log_experiment",
+           "parent_params", "run_status", "save_model", "start_tracker"]

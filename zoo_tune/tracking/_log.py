@@ -17,13 +17,14 @@ from typing import Any
 import zoo_tune
 from zoo_tune.tracking._layout import parent_params
 from zoo_tune.tracking._model import save_model
-from zoo_tune.tracking._tracker import Tracker
+from zoo_tune.tracking._tracker import IDS_FILE, Tracker
 
 logger = logging.getLogger("zoo_tune.tracking")
 
 
 def start_tracker(uri: str, experiment: str, name: str, experiment_uri: str,
-                  meta: Mapping[str, Any]) -> Tracker:
+                  meta: Mapping[str, Any], store: Any = None, ids_file: str = IDS_FILE,
+                  restore: bool = True) -> Tracker:
     """Build and start the tracker of the zoo_tune experiment ``name``.
 
     Args:
@@ -33,6 +34,11 @@ def start_tracker(uri: str, experiment: str, name: str, experiment_uri: str,
         experiment_uri: Where the zoo_tune experiment is stored (a parent tag).
         meta: The experiment's ``zoo_tune_experiment.json`` content (metric, mode, epochs,
             search space, and its ``setup``: searcher, scheduler, cluster mode, samples).
+        store: The storage holding ``ids_file``, where the run ids are kept (``None``: not
+            kept).
+        ids_file: The path of the run ids file inside ``store``.
+        restore: Go on in the runs ``ids_file`` names when they are on ``uri`` (a resumed
+            fit, ``zoo-tune results --mlflow``); else open new ones.
     """
     setup = dict(meta.get("setup") or {})
     space = meta.get("search_space")
@@ -43,7 +49,15 @@ def start_tracker(uri: str, experiment: str, name: str, experiment_uri: str,
         scheduler=setup.get("scheduler"), cluster_mode=str(setup.get("cluster_mode", "?")),
         n_sampling=int(setup.get("n_sampling", 0)))
     tags = {"zoo_tune.version": zoo_tune.__version__, "zoo_tune.experiment": experiment_uri}
-    tracker = Tracker(uri, experiment, name, params=params, tags=tags)
+    restored = None
+    if store is not None and restore and store.exists(ids_file):
+        try:
+            restored = json.loads(store.read_bytes(ids_file).decode("utf-8"))
+        except ValueError as err:
+            logger.warning("MLflow: %s is not valid JSON (%s); opening new runs.", ids_file, err)
+    save = None if store is None else (lambda data: store.write_bytes(ids_file, data))
+    tracker = Tracker(uri, experiment, name, params=params, tags=tags, save_ids=save,
+                      restored=restored)
     tracker.start()
     return tracker
 
@@ -64,6 +78,10 @@ def finish_tracker(tracker: Tracker, estimator: Any, xs: list[Any] | None) -> No
 def log_experiment(estimator: Any, uri: str, experiment: str | None = None) -> str | None:
     """Log a finished (or loaded) experiment to MLflow, the same layout as a live fit.
 
+    When the experiment was logged to ``uri`` before (live, with calls dropped in an outage,
+    or by an earlier call), this goes on in the same runs: each epoch is the same metric point
+    again (MLflow stores it once), so only what was missing is added.
+
     Args:
         estimator: A fitted or loaded :class:`~zoo_tune.AutoEstimator`.
         uri: The tracking URI.
@@ -81,7 +99,8 @@ def log_experiment(estimator: Any, uri: str, experiment: str | None = None) -> s
     if store.exists("zoo_tune_experiment.json"):
         meta = json.loads(store.read_bytes("zoo_tune_experiment.json").decode("utf-8"))
     name = estimator.experiment_path.rstrip("/").rsplit("/", 1)[-1]
-    tracker = start_tracker(uri, experiment or name, name, estimator.experiment_path, meta)
+    tracker = start_tracker(uri, experiment or name, name, estimator.experiment_path, meta,
+                            store)
     status = "FAILED"
     try:
         finish_tracker(tracker, estimator, None)

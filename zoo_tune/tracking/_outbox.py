@@ -76,6 +76,8 @@ class Outbox:
         uri: The tracking URI (``MlflowClient(tracking_uri=uri)``).
         retry_s: The first pause after a lost connection; it doubles up to ``max_retry_s``.
         max_retry_s: The longest pause between two tries.
+        on_id: Called as ``on_id(handle, value)`` in the sending thread once a handle's call
+            succeeded (the tracker stores the run ids with the experiment).
 
     Attributes:
         ids: Handle -> what its call returned (run ids, the experiment id).
@@ -83,8 +85,10 @@ class Outbox:
         dropped: Calls the server refused (each logged with its error).
     """
 
-    def __init__(self, uri: str, retry_s: float = 0.5, max_retry_s: float = 5.0) -> None:
+    def __init__(self, uri: str, retry_s: float = 0.5, max_retry_s: float = 5.0,
+                 on_id: Callable[[str, Any], None] | None = None) -> None:
         self.uri = uri
+        self.on_id = on_id
         self.retry_s, self.max_retry_s = retry_s, max_retry_s
         self.ids: dict[str, str] = {}
         self.sent = self.dropped = 0
@@ -147,6 +151,12 @@ class Outbox:
             else:
                 if op.handle:
                     self.ids[op.handle] = result
+                    if self.on_id is not None:
+                        try:
+                            self.on_id(op.handle, result)
+                        except Exception as err:  # noqa: BLE001 - a lost id costs a re-log
+                            logger.warning("MLflow: the run ids could not be stored with "
+                                           "the experiment (%s).", err)
                 self.sent += 1
                 if self.down_since is not None:
                     logger.warning("MLflow at %s answers again after %.0f s; sending what was "

@@ -20,10 +20,11 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from zoo_tune.tracking._layout import (
@@ -40,6 +41,8 @@ logger = logging.getLogger("zoo_tune.tracking")
 #: MLflow's longest tag value; a failed trial's ``error`` tag is cut to it (the whole
 #: traceback is the run's ``error.txt`` artifact).
 MAX_TAG_CHARS = 8000
+#: The experiment's file of MLflow run ids (parent, children), for a resumed fit.
+IDS_FILE = "zoo_tune_mlflow.json"
 #: Seconds :meth:`Tracker.close` waits for the server to take what is still queued.
 CLOSE_TIMEOUT_S = 60.0
 
@@ -64,18 +67,37 @@ class Tracker:
         tags: More parent tags (zoo_tune's version, the experiment URI).
         close_timeout_s: How long :meth:`close` waits for unsent calls (default
             :data:`CLOSE_TIMEOUT_S`).
+        save_ids: Called with the run ids as JSON bytes whenever one is created (the fit
+            stores them with the experiment, as :data:`IDS_FILE`).
+        restored: Run ids stored by an earlier fit of this experiment: on the same URI, a
+            resumed fit (or ``zoo-tune results --mlflow``) goes on in the same parent and
+            child runs instead of opening new ones.
     """
 
     def __init__(self, uri: str, experiment: str, run_name: str, *, params: Mapping[str, str],
-                 tags: Mapping[str, str], close_timeout_s: float | None = None) -> None:
+                 tags: Mapping[str, str], close_timeout_s: float | None = None,
+                 save_ids: Callable[[bytes], None] | None = None,
+                 restored: Mapping[str, Any] | None = None) -> None:
         self.uri, self.experiment, self.run_name = uri, experiment, run_name
         self.params, self.tags = dict(params), dict(tags)
         self.close_timeout_s = CLOSE_TIMEOUT_S if close_timeout_s is None else close_timeout_s
         self.owns_parent = True
+        self._save_ids = save_ids
         self._bounded = bounded_requests()
         self._bounded.__enter__()
-        self.box = Outbox(uri)
+        self.box = Outbox(uri, on_id=self._stored if save_ids else None)
         self._children: set[str] = set()
+        self.restored = bool(restored and restored.get("uri") == uri and
+                             restored.get("parent"))
+        if self.restored:
+            assert restored is not None
+            self.owns_parent = bool(restored.get("owns_parent", True))
+            self.box.ids.update({"parent": restored["parent"]})
+            if restored.get("experiment"):
+                self.box.ids["experiment"] = restored["experiment"]
+            for trial_id, run_id in dict(restored.get("children") or {}).items():
+                self.box.ids[f"trial:{trial_id}"] = run_id
+                self._children.add(trial_id)
         self._steps: dict[str, set[int]] = {}
         self._ended: dict[str, str] = {}
         self._folders: list[str] = []
@@ -86,7 +108,12 @@ class Tracker:
         import mlflow
 
         active = mlflow.active_run()
-        if active is not None and mlflow.get_tracking_uri() == self.uri:
+        if self.restored:
+            logger.info("MLflow: going on in the parent run %s.", self.box.ids["parent"])
+            if self.owns_parent:
+                self.box.put(lambda c, ids: c.update_run(ids["parent"], status="RUNNING"),
+                             what="the parent's status")
+        elif active is not None and mlflow.get_tracking_uri() == self.uri:
             self.owns_parent = False
             self.box.ids["parent"] = active.info.run_id
             logger.info("MLflow: the active run %s is the parent run.", active.info.run_id)
@@ -109,6 +136,17 @@ class Tracker:
             tags = dict(self.tags)
             self.box.put(lambda c, ids: c.log_batch(ids["parent"], tags=_tags(tags)),
                          what="the parent's tags")
+
+    def _stored(self, handle: str, value: Any) -> None:
+        """Outbox hook: a parent or child run was created; store every run id."""
+        if handle == "experiment" or self._save_ids is None:
+            return
+        ids = dict(self.box.ids)
+        state = {"uri": self.uri, "parent": ids.get("parent"),
+                 "experiment": ids.get("experiment"), "owns_parent": self.owns_parent,
+                 "children": {k[len("trial:"):]: v for k, v in ids.items()
+                              if k.startswith("trial:")}}
+        self._save_ids(json.dumps(state, indent=1).encode("utf-8"))
 
     def _experiment_of_parent(self, client: Any, ids: dict[str, str]) -> str:
         if "experiment" not in ids:
@@ -139,7 +177,9 @@ class Tracker:
         if step is None or not metrics or step in self._steps.setdefault(trial_id, set()):
             return
         self._steps[trial_id].add(step)
-        stamp = _now_ms()
+        # The report's own time: the same epoch sent again (a resumed fit, zoo-tune results
+        # --mlflow) is the same metric point, which MLflow stores once.
+        stamp = int(float(result["timestamp"]) * 1000) if "timestamp" in result else _now_ms()
         self.box.put(lambda c, ids: c.log_batch(ids[f"trial:{trial_id}"],
                                                 metrics=_metrics(metrics, stamp, step)),
                      what=f"trial {trial_id}'s epoch {step}")
@@ -227,7 +267,7 @@ class Tracker:
         if unsent:
             logger.warning("MLflow at %s: %d calls could not be sent within %.0f s and are "
                            "dropped; the experiment on storage is complete, and `zoo-tune "
-                           "results <experiment> --mlflow %s` logs it again.", self.uri,
+                           "results <experiment> --mlflow %s` sends the rest.", self.uri,
                            unsent, self.close_timeout_s, self.uri)
         return unsent
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# README's MLflow screenshot: a 4-trial fit logged to a local `mlflow server`, the UI's
+# experiment page taken with headless Chromium (Debian's chromium package, installed here when
+# missing).
+#   scripts/mlflow-screenshot.sh [OUT.png]      (default docs/mlflow_runs.png)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="${ZOO_TUNE_VENV:-$root/.venv}"
+out="${1:-$root/docs/mlflow_runs.png}"
+if ! command -v chromium >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
+fi
+exec "$venv/bin/python" "$root/scripts/mlflow_screenshot.py" "$out"
