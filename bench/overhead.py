@@ -156,7 +156,9 @@ def stop_ray() -> None:
         ray.shutdown()
 
 
-def run_zoo_tune(n: int, data: Data, epochs: int, features: int, storage: str) -> int:
+def run_zoo_tune(n: int, data: Data, epochs: int, features: int, storage: str,
+                 mlflow_uri: str | None = None) -> int:
+    """``fit`` over the N configs (logged to MLflow at ``mlflow_uri`` when given)."""
     from zoo_tune import AutoEstimator, hp
 
     est = AutoEstimator.from_torch(model_creator=make_model, optimizer="Adam",
@@ -164,7 +166,7 @@ def run_zoo_tune(n: int, data: Data, epochs: int, features: int, storage: str) -
                                    name=f"zoo_tune_{n}", resources_per_trial={"cpu": 1})
     est.fit((data[0], data[1]), validation_data=(data[2], data[3]), epochs=epochs,
             metric="accuracy", search_space=_space(n, features, hp.grid_search),
-            verbose=0)
+            verbose=0, mlflow_uri=mlflow_uri)
     table = est.get_trial_table()
     _check_configs(table["config/lr"].tolist(), n)
     assert (table["status"] == "TERMINATED").all(), table["error"].tolist()

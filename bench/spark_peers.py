@@ -21,6 +21,9 @@ Contenders, each (contender, N) in its own Python process:
 - ``hyperopt_queue``: the same with ``max_queue_len=2`` (= parallelism), which lets fmin hand
   the dispatcher two new trials per poll instead of one (both fmin and the SparkTrials
   dispatcher poll once a second).
+- ``zoo_tune_mlflow``: ``zoo_tune`` with ``fit(mlflow_uri=...)`` on the same tracking server
+  as ``mlflow_spark``: a parent run, a child run per trial, each epoch's metrics, the best
+  model (what ``fit`` waits for at its end is in ``wall_s``).
 - ``mlflow_spark``: MLflow 3's Optuna on Spark: a SparkSession as for ``hyperopt``, then
   ``MlflowSparkStudy(name, MlflowStorage(experiment_id), mlflow_tracking_uri=...,
   direction="maximize")`` with the N configs enqueued (``study.enqueue_trial({"lr": lr})``)
@@ -74,7 +77,9 @@ from _common import (
     wait_processes_gone,
 )
 
-CONTENDERS = ("zoo_tune", "hyperopt", "hyperopt_queue", "mlflow_spark")
+CONTENDERS = ("zoo_tune", "zoo_tune_mlflow", "hyperopt", "hyperopt_queue", "mlflow_spark")
+#: Contenders that log to the MLflow server the script starts.
+WITH_MLFLOW = ("zoo_tune_mlflow", "mlflow_spark")
 NODE_MEMORY = 1024**3
 OBJECT_STORE = 256 * 1024**2
 EXECUTOR_TIMEOUT_S = 120.0
@@ -245,7 +250,7 @@ def run_one(contender: str, n: int, master: str, args: argparse.Namespace) -> di
     storage = tempfile.mkdtemp(prefix="bench_spark_peers_")
     markers: list[str | None] = []
     try:
-        if contender == "zoo_tune":
+        if contender in ("zoo_tune", "zoo_tune_mlflow"):
             from zoo_tune import init_context, stop_context
 
             ctx = init_context(cluster_mode="standalone", master=master,
@@ -259,8 +264,9 @@ def run_one(contender: str, n: int, master: str, args: argparse.Namespace) -> di
                        getattr(getattr(ctx, "_spark_ray", None), "temp_root", None)]
             try:
                 with Timer() as t:
-                    row["epochs_run"] = overhead.run_zoo_tune(n, data, args.epochs,
-                                                              args.features, storage)
+                    row["epochs_run"] = overhead.run_zoo_tune(
+                        n, data, args.epochs, args.features, storage,
+                        args.mlflow_uri if contender == "zoo_tune_mlflow" else None)
                 row["wall_s"] = t.s
             finally:
                 with Timer() as t_stop:
@@ -395,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     data = overhead.make_data(args.rows, args.features)
     server = None
-    if "mlflow_spark" in contenders and not args.mlflow_uri:
+    if set(WITH_MLFLOW) & set(contenders) and not args.mlflow_uri:
         from zoo_tune.tracking import MlflowServer
 
         server = MlflowServer(tempfile.mkdtemp(prefix="bench_spark_peers_mlflow_")).start()
@@ -419,8 +425,8 @@ def _finish(args: argparse.Namespace, contenders: list[str], runs: list[dict[str
             len(r.get("left_after_stop", [])) + len(r.get("left_after_exit", []))
             for r in runs if (r["contender"], r["trials"]) == (row["contender"], row["trials"]))
     info = machine()
-    for module in ("pyspark", "hyperopt") + (("mlflow", "optuna") if "mlflow_spark" in
-                                              contenders else ()):
+    for module in ("pyspark", "hyperopt") + (("mlflow", "optuna") if set(WITH_MLFLOW) &
+                                              set(contenders) else ()):
         info[module] = __import__(module).__version__
     result = {
         "benchmark": "spark_peers",

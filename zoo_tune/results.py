@@ -187,8 +187,10 @@ def _one_per_epoch(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         key = row.get("epoch", row.get("training_iteration"))
         by_epoch.pop(key, None)
         by_epoch[key] = row
-    if None in by_epoch or len(by_epoch) == len(rows):
+    if None in by_epoch:
         return rows
+    # Sorted even without repeats: epochs only the checkpoint's history holds (lost from
+    # result.json with a killed driver) come last in ``rows``.
     return sorted(by_epoch.values(), key=lambda r: r.get("epoch", r.get("training_iteration")))
 
 

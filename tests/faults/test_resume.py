@@ -228,10 +228,9 @@ def test_killed_driver_resumes_in_the_same_mlflow_runs(tmp_path):
                for c in children}
     by_tag = {r["tag"]: r["history"] for r in table}
     for tag, points in history.items():
-        assert sorted({p.step for p in points}) == [1, 2, 3, 4], (tag, points)
-        # the same epoch sent by both runs is stored once; only a redone epoch (trained
-        # again after the kill) may add a second point at its step
-        assert len(points) <= 5, (tag, points)
-        last = {p.step: p.value for p in sorted(points, key=lambda p: p.timestamp)}
-        assert [last[s] for s in (1, 2, 3, 4)] == pytest.approx(by_tag[tag]), tag
+        # each epoch once: the resumed fit does not send an epoch MLflow already holds
+        assert sorted(p.step for p in points) == [1, 2, 3, 4], (tag, points)
+        logged = [p.value for p in sorted(points, key=lambda p: p.step)]
+        # an epoch trained again after the kill keeps its first value in MLflow
+        assert sum(a != pytest.approx(b) for a, b in zip(logged, by_tag[tag])) <= 1, tag
     assert "best/tag" in parents[0].data.params

@@ -152,6 +152,9 @@ def test_results_cli_logs_a_stored_experiment_the_same_way(tmp_path, blobs, ray_
     assert "MLflow parent run:" in out.err and "trial_id" in out.out
     # No signature: a stored experiment keeps no input rows to infer one from.
     _check_layout(uri, "after", est, blobs[1][0], GOOD_LRS, BAD_LR, signature=False)
+    # Again: the same runs (their ids are kept with the experiment), no epoch twice.
+    assert main(["results", est.experiment_path, "--mlflow", uri]) == 0
+    _check_layout(uri, "after", est, blobs[1][0], GOOD_LRS, BAD_LR, signature=False)
     assert main(["results", est.experiment_path, "--mlflow-experiment", "x"]) == 2
 
 

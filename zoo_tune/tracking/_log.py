@@ -79,8 +79,8 @@ def log_experiment(estimator: Any, uri: str, experiment: str | None = None) -> s
     """Log a finished (or loaded) experiment to MLflow, the same layout as a live fit.
 
     When the experiment was logged to ``uri`` before (live, with calls dropped in an outage,
-    or by an earlier call), this goes on in the same runs: each epoch is the same metric point
-    again (MLflow stores it once), so only what was missing is added.
+    or by an earlier call), this goes on in the same runs and sends only the epochs missing
+    there.
 
     Args:
         estimator: A fitted or loaded :class:`~zoo_tune.AutoEstimator`.

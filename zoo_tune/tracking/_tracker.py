@@ -83,6 +83,10 @@ class Tracker:
         self.close_timeout_s = CLOSE_TIMEOUT_S if close_timeout_s is None else close_timeout_s
         self.owns_parent = True
         self._save_ids = save_ids
+        # Child runs an earlier fit created: their metrics on the server are read once, in
+        # the sending thread, and an epoch already there is not sent again.
+        self._reused: set[str] = set()
+        self._logged: dict[str, set[tuple[str, int]]] = {}
         self._bounded = bounded_requests()
         self._bounded.__enter__()
         self.box = Outbox(uri, on_id=self._stored if save_ids else None)
@@ -98,6 +102,7 @@ class Tracker:
             for trial_id, run_id in dict(restored.get("children") or {}).items():
                 self.box.ids[f"trial:{trial_id}"] = run_id
                 self._children.add(trial_id)
+                self._reused.add(trial_id)
         self._steps: dict[str, set[int]] = {}
         self._ended: dict[str, str] = {}
         self._folders: list[str] = []
@@ -162,7 +167,16 @@ class Tracker:
         params = child_params(config)
 
         def create(client: Any, ids: dict[str, str]) -> str:
-            run = client.create_run(self._experiment_of_parent(client, ids), run_name=trial_id,
+            experiment = self._experiment_of_parent(client, ids)
+            if self.restored:  # created before its id was stored (the driver died between)?
+                found = client.search_runs(
+                    [experiment], max_results=1,
+                    filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}' and "
+                                  f"tags.`{PARENT_TAG}` = '{ids['parent']}'")
+                if found:
+                    self._reused.add(trial_id)
+                    return found[0].info.run_id
+            run = client.create_run(experiment, run_name=trial_id,
                                     tags={PARENT_TAG: ids["parent"], TRIAL_TAG: trial_id})
             if params:
                 client.log_batch(run.info.run_id, params=_params(params))
@@ -177,12 +191,23 @@ class Tracker:
         if step is None or not metrics or step in self._steps.setdefault(trial_id, set()):
             return
         self._steps[trial_id].add(step)
-        # The report's own time: the same epoch sent again (a resumed fit, zoo-tune results
-        # --mlflow) is the same metric point, which MLflow stores once.
+        # The report's own time, when it has one.
         stamp = int(float(result["timestamp"]) * 1000) if "timestamp" in result else _now_ms()
-        self.box.put(lambda c, ids: c.log_batch(ids[f"trial:{trial_id}"],
-                                                metrics=_metrics(metrics, stamp, step)),
-                     what=f"trial {trial_id}'s epoch {step}")
+        def send(client: Any, ids: dict[str, str]) -> None:
+            run = ids[f"trial:{trial_id}"]
+            todo = dict(metrics)
+            if trial_id in self._reused:
+                logged = self._logged.get(trial_id)
+                if logged is None:
+                    logged = {(m.key, m.step) for key in metrics
+                              for m in client.get_metric_history(run, key)}
+                    self._logged[trial_id] = logged
+                todo = {k: v for k, v in todo.items() if (k, step) not in logged}
+                logged.update((k, step) for k in todo)
+            if todo:
+                client.log_batch(run, metrics=_metrics(todo, stamp, step))
+
+        self.box.put(send, what=f"trial {trial_id}'s epoch {step}")
 
     def trial_ended(self, trial_id: str, tune_status: str, error: str | None = None) -> None:
         """Queue the child run's end: FINISHED, FAILED (with its error) or KILLED."""
