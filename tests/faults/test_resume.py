@@ -205,6 +205,9 @@ def test_killed_driver_resumes_in_the_same_mlflow_runs(tmp_path):
     parent run (FINISHED), one child per trial with all 4 epochs, none logged twice."""
     mlflow = pytest.importorskip("mlflow")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # The job runs in the repository root: its sqlite runs' artifacts would go to ./mlruns.
+    mlflow.tracking.MlflowClient(uri).create_experiment(
+        "resumable", artifact_location=(tmp_path / "artifacts").as_uri())
     logs = str(tmp_path / "logs")
     record = tmp_path / "record"
     first = _start(logs, record, "1", ZOO_TUNE_TEST_MLFLOW=uri)
