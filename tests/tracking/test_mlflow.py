@@ -292,3 +292,26 @@ def test_keras_best_model_is_logged_and_predicts_the_same(tmp_path, blobs, ray_l
                                est.get_best_model().predict(xv, verbose=0), rtol=1e-6)
     info = mlflow.models.get_model_info(f"runs:/{parents[0].info.run_id}/model")
     assert info.signature is not None
+
+
+def test_a_tracker_that_raises_never_stops_the_run(caplog):
+    from types import SimpleNamespace
+
+    from zoo_tune.tracking import MlflowCallback
+
+    class Broken:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise RuntimeError(f"{name} broke")
+            return fail
+
+    callback = MlflowCallback(Broken())
+    trial = SimpleNamespace(trial_id="t1", config={"lr": 0.1}, status="RUNNING")
+    caplog.set_level(logging.WARNING, logger="zoo_tune.tracking")
+    callback.on_trial_start(0, [trial], trial)
+    callback.on_trial_result(1, [trial], trial, {"accuracy": 0.5, "epoch": 1})
+    callback.on_trial_complete(2, [trial], trial)
+    callback.on_experiment_end([trial])
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("on_trial_start failed" in m and "trial_started broke" in m for m in messages)
+    assert sum("the run goes on" in m for m in messages) == 4

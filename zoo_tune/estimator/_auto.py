@@ -404,14 +404,18 @@ class AutoEstimator:
                 from zoo_tune.data import sample_rows
                 from zoo_tune.tracking._log import finish_tracker
 
-                finish_tracker(tracker, self, sample_rows(plan.validation or plan.train))
+                rows_of = plan.validation if plan.validation is not None else plan.train
+                finish_tracker(tracker, self, lambda: sample_rows(rows_of))
             status = "FINISHED"
         except FitInterruptedError:
             status = "KILLED"
             raise
         except TrialError:
             if tracker is not None and self._records is not None:  # every trial failed
-                tracker.finish(self._records, plan.metric, None, None)
+                try:
+                    tracker.finish(self._records, plan.metric, None, None)
+                except Exception as err:  # noqa: BLE001 - the fit's own error matters
+                    logger.warning("MLflow: the failed trials could not be queued (%s).", err)
             raise
         finally:
             if tracker is not None:

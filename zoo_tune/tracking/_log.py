@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import zoo_tune
@@ -62,17 +62,25 @@ def start_tracker(uri: str, experiment: str, name: str, experiment_uri: str,
     return tracker
 
 
-def finish_tracker(tracker: Tracker, estimator: Any, xs: list[Any] | None) -> None:
-    """Log the trial table, the best config and the best model (signature from ``xs``)."""
+def finish_tracker(tracker: Tracker, estimator: Any,
+                   xs: list[Any] | Callable[[], list[Any] | None] | None) -> None:
+    """Log the trial table, the best config and the best model (signature from ``xs``, a
+    callable giving the model inputs' first rows, or ``None``). Never raises: tracking never
+    costs the fit its result."""
     folder = tempfile.mkdtemp(prefix="zoo_tune_mlflow_model_")
     try:
-        model_dir = save_model(estimator.get_best_model(), estimator.backend.framework, xs,
+        rows = xs() if callable(xs) else xs
+        model_dir = save_model(estimator.get_best_model(), estimator.backend.framework, rows,
                                folder)
-    except Exception as err:  # noqa: BLE001 - tracking never costs the fit its result
+    except Exception as err:  # noqa: BLE001
         logger.warning("MLflow: the best model could not be saved for logging (%s).", err)
         model_dir = None
-    tracker.finish(estimator._records, estimator._metric, estimator._best, model_dir,
-                   owned=folder)
+    try:
+        tracker.finish(estimator._records, estimator._metric, estimator._best, model_dir,
+                       owned=folder)
+    except Exception as err:  # noqa: BLE001
+        logger.warning("MLflow: the results could not be queued (%s: %s).",
+                       type(err).__name__, err)
 
 
 def log_experiment(estimator: Any, uri: str, experiment: str | None = None) -> str | None:
