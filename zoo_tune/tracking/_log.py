@@ -98,17 +98,17 @@ def log_experiment(estimator: Any, uri: str, experiment: str | None = None) -> s
     Returns:
         The parent run's id, or ``None`` when the server never answered.
     """
-    from zoo_tune.storage import resolve_storage
+    from zoo_tune.estimator._auto import META_FILE
+    from zoo_tune.estimator._resume import read_meta
     from zoo_tune.tracking._check import check_tracking
 
     check_tracking(uri, experiment)
-    store = resolve_storage(estimator.experiment_path)
-    meta: dict[str, Any] = {}
-    if store.exists("zoo_tune_experiment.json"):
-        meta = json.loads(store.read_bytes("zoo_tune_experiment.json").decode("utf-8"))
+    # The experiment's own storage and files, as fit reads and writes them.
+    store = estimator._storage
     name = estimator.experiment_path.rstrip("/").rsplit("/", 1)[-1]
+    meta = read_meta(store, name, META_FILE) or {}
     tracker = start_tracker(uri, experiment or name, name, estimator.experiment_path, meta,
-                            store)
+                            store, f"{name}/{IDS_FILE}")
     status = "FAILED"
     try:
         finish_tracker(tracker, estimator, None)

@@ -241,10 +241,7 @@ class Tracker:
             self.trial_started(record.trial_id, record.config)
             for row in record.rows:
                 self.trial_result(record.trial_id, row)
-            if record.error or self._ended.get(record.trial_id) is None or \
-                    run_status(record.status) != self._ended.get(record.trial_id):
-                self._ended.pop(record.trial_id, None)
-                self.trial_ended(record.trial_id, record.status, record.error)
+            self.trial_ended(record.trial_id, record.status, record.error)
         if best is None:
             return
         value, epoch = best.best(metric)
