@@ -283,6 +283,26 @@ def processes_matching(markers: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
+def spark_app_markers(sc: Any) -> list[str]:
+    """Markers (for :func:`processes_matching`) of the executors of the live application ``sc``.
+
+    A standalone or local-cluster application id is ``app-<second>-0000``, so two clusters
+    whose first applications start in the same second share it (the bench smoke starts three
+    at once); there the driver's URL, in every executor's command line and unique among live
+    drivers, is the marker. A YARN id is unique per ResourceManager and also names the
+    application's container folders, so on YARN it is the id.
+
+    Example:
+        >>> spark_app_markers(spark.sparkContext)  # doctest: +SKIP
+        ['spark://CoarseGrainedScheduler@127.0.0.1:40123 ']
+    """
+    if str(sc.master).startswith("yarn"):
+        return [sc.applicationId]
+    conf = sc.getConf()
+    return [f"spark://CoarseGrainedScheduler@{conf.get('spark.driver.host')}:"
+            f"{conf.get('spark.driver.port')} "]
+
+
 def wait_processes_gone(markers: Iterable[str], timeout_s: float = 30.0) -> list[str]:
     """Wait up to ``timeout_s`` for :func:`processes_matching` to come back empty; return what
     is still there then (``[]`` when everything exited)."""

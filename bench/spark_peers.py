@@ -74,6 +74,7 @@ from _common import (
     markdown_table,
     merge_repeats,
     run_worker,
+    spark_app_markers,
     wait_processes_gone,
 )
 
@@ -260,7 +261,7 @@ def run_one(contender: str, n: int, master: str, args: argparse.Namespace) -> di
             row["startup_phases"] = dict(ctx.timings)
             from pyspark import SparkContext
 
-            markers = [SparkContext.getOrCreate().applicationId,
+            markers = [*spark_app_markers(SparkContext.getOrCreate()),
                        getattr(getattr(ctx, "_spark_ray", None), "temp_root", None)]
             try:
                 with Timer() as t:
@@ -277,7 +278,7 @@ def run_one(contender: str, n: int, master: str, args: argparse.Namespace) -> di
                 spark = start_spark(master, args.parallelism)
             row["startup_s"] = t_start.s
             row["startup_phases"] = spark.bench_timings
-            markers = [spark.sparkContext.applicationId]
+            markers = list(spark_app_markers(spark.sparkContext))
             try:
                 with Timer() as t:
                     if contender == "mlflow_spark":

@@ -115,6 +115,7 @@ from _common import (
     markdown_table,
     merge_repeats,
     run_worker,
+    spark_app_markers,
     wait_dir_processes_gone,
     wait_processes_gone,
 )
@@ -226,6 +227,7 @@ def measure(mode: str, master: str | None, nodes: int, cores: int, *,
         from pyspark import SparkContext
 
         row["app_id"] = SparkContext.getOrCreate().applicationId
+        row["executor_markers"] = spark_app_markers(SparkContext.getOrCreate())
         spark_ray = getattr(ctx, "_spark_ray", None)  # zoo_tune's record of what it started
         row["ray_temp_root"] = getattr(spark_ray, "temp_root", None)
         with Timer() as t_task:
@@ -239,7 +241,8 @@ def measure(mode: str, master: str | None, nodes: int, cores: int, *,
     row["ray_initialized_after_stop"] = ray.is_initialized()
     # yarn-cluster: this driver's own application master (its parent JVM) and the executors run
     # until this process exits; the bench checks them once the application has ended.
-    markers = [row["ray_temp_root"]] + ([] if mode == "yarn-cluster" else [row["app_id"]])
+    markers = [row["ray_temp_root"]] + ([] if mode == "yarn-cluster" else
+                                        row["executor_markers"])
     deadline = time.monotonic() + 30
     left = wait_processes_gone(markers, 30)
     if yarn_run:  # yarn-client: nothing may be left in a container dir of the YARN
@@ -309,7 +312,8 @@ def _run_mode(args: argparse.Namespace, mode: str, master: str | None,
     with Timer() as t:
         row = run_worker(__file__, worker_args, args.timeout, env=env, stderr_path=stderr_path)
     row["process_s"] = t.s
-    row["left_after_exit"] = wait_processes_gone([row["app_id"], row["ray_temp_root"]], 30)
+    row["left_after_exit"] = wait_processes_gone(
+        [*row["executor_markers"], row["ray_temp_root"]], 30)
     if yarn is not None and mode == "yarn-client":
         row["left_after_exit"] += yarn.container_processes(30)
         with open(stderr_path, encoding="utf-8", errors="replace") as f:
