@@ -25,7 +25,8 @@ def test_non_tty_progress_is_plain_lines(small_job, capfd):
              if line.startswith("[zoo_tune]") and " done " in line]  # not the summary
     assert lines, err[-2000:]
     assert "\r" not in "".join(lines)
-    assert re.search(r"\[zoo_tune\] 3/3 done \| 0 running \| 0 pending \| best accuracy "
+    assert re.search(r"\[zoo_tune\] 3/3 done \| 0 running \| 0 pending \| "
+                     r"[0-9.]+[kM]? rows/s per trial \| best accuracy "
                      r"[0-9.]+ \{'lr': [0-9.]+, 'momentum': 0.9\} \| 0:00:\d\d elapsed",
                      lines[-1])
     assert any("1/3 done" in line and "left" in line for line in lines)
@@ -63,7 +64,8 @@ def test_tty_progress_rewrites_one_line(tmp_path):
     assert out.returncode == 0, stdout[-3000:]
     updates = re.findall(r"\r\x1b\[K(\[zoo_tune\][^\r\n]*)", stdout)
     assert len(updates) >= 3  # rewritten in place, several times
-    assert updates[-1].startswith("[zoo_tune] 2/2 done | 0 running | 0 pending | best accuracy")
+    assert re.match(r"\[zoo_tune\] 2/2 done \| 0 running \| 0 pending \| [0-9.]+[kM]? rows/s "
+                    r"per trial \| best accuracy", updates[-1]), updates[-1]
 
 
 def test_widget_shows_done_running_and_best_from_the_trials_statuses():

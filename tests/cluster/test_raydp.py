@@ -146,7 +146,8 @@ def test_raydp_dataframe_to_ray_dataset_feeds_a_tuning_run_and_clean_stop(tmp_pa
     assert out["rows"] == [[i, i * 0.5, f"r{i}"] for i in range(100)]
     # The tuning run read the frame from Ray's object store (the seeded 20% split of it).
     data, val = out["fit_data"]["data"], out["fit_data"]["validation_data"]
-    assert data["kind"] == val["kind"] == "ray_blocks" and data["rows"] + val["rows"] == 240
+    assert data["source"] == val["source"] == "ray_blocks"
+    assert data["kind"] == val["kind"] == "node_cache" and data["rows"] + val["rows"] == 240
     assert out["best_accuracy"] > 0.9
     assert "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED" in out["executor_opts"]
     assert "--add-opens=java.base/java.lang.ref=ALL-UNNAMED" in out["master_opts"]

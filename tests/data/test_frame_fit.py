@@ -54,8 +54,9 @@ def test_torch_on_a_spark_frame_with_vector_and_scalar_columns(spark, tmp_path):
     assert table["best_accuracy"].max() > 0.9
     meta = json.loads((tmp_path / "sdf" / "zoo_tune_experiment.json").read_text())
     # No validation_data: the seeded 20% split, never the training rows.
-    assert meta["data"] == {"data": {"kind": "arrays", "rows": 320},
-                            "validation_data": {"kind": "arrays", "rows": 80}}
+    # 4 float32 features + 1 float32 input + an int64 label: 28 bytes a row.
+    assert meta["data"] == {"data": {"kind": "arrays", "rows": 320, "bytes": 320 * 28},
+                            "validation_data": {"kind": "arrays", "rows": 80, "bytes": 80 * 28}}
 
 
 def test_torch_on_a_pandas_frame_with_stacked_columns(tmp_path):
@@ -150,7 +151,10 @@ def test_frame_over_the_driver_budget_goes_through_parquet(spark, tmp_path, monk
             epochs=3, metric="accuracy", search_space={"lr": hp.grid_search([0.1])}, verbose=0)
     meta = json.loads((tmp_path / "pq" / "zoo_tune_experiment.json").read_text())
     uris = [meta["data"][k]["uri"] for k in ("data", "validation_data")]
-    assert [meta["data"][k]["kind"] for k in ("data", "validation_data")] == ["parquet"] * 2
+    # Small enough for the node cache: one copy per Ray node.
+    assert [meta["data"][k]["kind"] for k in ("data", "validation_data")] == ["node_cache"] * 2
+    assert [meta["data"][k]["source"] for k in ("data", "validation_data")] == ["parquet"] * 2
+    assert sum(meta["data"][k]["rows"] for k in ("data", "validation_data")) == 400
     assert uris == [f"file://{tmp_path}/pq/data/data.parquet",
                     f"file://{tmp_path}/pq/data/validation_data.parquet"]
     import pyarrow.parquet as pq
@@ -180,7 +184,8 @@ def test_parquet_staging_on_hdfs_is_read_by_trials_from_hdfs(spark, hdfs_cluster
     files = [s.path for s in hdfs.list_status("/user/zt/frames/pq/data/data.parquet")]
     assert any(p.endswith(".parquet") for p in files)
     meta = json.loads(hdfs.read("/user/zt/frames/pq/zoo_tune_experiment.json").read())
-    assert meta["data"]["data"] == {"kind": "parquet",
+    assert meta["data"]["data"] == {"kind": "node_cache", "source": "parquet",
+                                    "rows": 300, "bytes": 300 * (4 * 4 + 8),
                                     "uri": f"{uri}/user/zt/frames/pq/data/data.parquet"}
-    assert meta["data"]["validation_data"]["kind"] == "parquet"
+    assert meta["data"]["validation_data"]["source"] == "parquet"
     assert est.get_trial_table()["best_accuracy"].max() > 0.9

@@ -3,7 +3,10 @@
 Numpy data is validated on the driver, cast once (floats to float32) and put into the Ray
 object store once per ``fit``; trials read it zero-copy. pandas and Spark DataFrames become
 the same arrays through Arrow (see :mod:`zoo_tune.data._layout` for the column rules), or, for
-Spark frames over the driver budget, Parquet in the experiment's storage that each trial reads.
+Spark frames over the driver budget, Parquet in the experiment's storage (Ray blocks under
+RayDP): a table that fits ``node_cache_mb`` is read once per Ray node into the object store
+(:mod:`zoo_tune.data._node_cache`), a bigger one is streamed row group by row group
+(:mod:`zoo_tune.data._stream`).
 Creator functions and torch ``DataLoader`` objects travel as they are and are called or
 iterated inside each trial.
 
@@ -18,6 +21,7 @@ Example:
 from zoo_tune.data._arrow import ParquetInput, ParquetTarget, RayBlocksInput, TableInput
 from zoo_tune.data._frames import load_frames
 from zoo_tune.data._inputs import (
+    DEFAULT_NODE_CACHE_MB,
     ArrayInput,
     CreatorInput,
     LocalArrays,
@@ -29,10 +33,13 @@ from zoo_tune.data._inputs import (
     split_arrays,
 )
 from zoo_tune.data._layout import DEFAULT_DRIVER_BUDGET_MB, FrameInput, is_frame
-from zoo_tune.data._staging import StagedData, load_staged, stage_data
+from zoo_tune.data._node_cache import cached_arrays, release_node_caches
+from zoo_tune.data._staging import StagedData, check_mib, load_staged, stage_data
+from zoo_tune.data._stream import TableStream
 
 __all__ = [
     "DEFAULT_DRIVER_BUDGET_MB",
+    "DEFAULT_NODE_CACHE_MB",
     "ArrayInput",
     "CreatorInput",
     "FrameInput",
@@ -42,6 +49,10 @@ __all__ = [
     "RayBlocksInput",
     "StagedData",
     "TableInput",
+    "TableStream",
+    "cached_arrays",
+    "check_mib",
+    "release_node_caches",
     "TrialInput",
     "check_input",
     "describe_input",

@@ -42,92 +42,172 @@ def arrow_blocks(batch: Any, layout: FrameLayout, widths: Sequence[int | None]) 
     return blocks
 
 
-#: Tables a trial process already read, by source; a reused worker reads each once.
-_READ_CACHE: dict[tuple[str, ...], tuple[list[np.ndarray], list[np.ndarray]]] = {}
+#: Where a trial reads a table from (``TableInput.placement``).
+PLACEMENTS = ("node_cache", "stream")
 
 
-def _fill_from_tables(tables: list[Any], layout: FrameLayout,
-                      widths: tuple[int | None, ...]) -> tuple[list[np.ndarray],
-                                                               list[np.ndarray]]:
-    rows = sum(t.num_rows for t in tables)
-    filler = Filler(layout, Widths(rows, list(widths)), None)
-    for table in tables:
-        for batch in table.to_batches():
-            if batch.num_rows:
-                filler.add(arrow_blocks(batch, layout, widths))
-    part = filler.result(len(layout.features) > 1, len(layout.labels) > 1)[0]
-    return part.xs, part.ys
-
-
-def _cached(key: tuple[str, ...], read: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    if key not in _READ_CACHE:
-        if len(_READ_CACHE) >= 4:  # a worker that moved on to another fit
-            _READ_CACHE.clear()
-        _READ_CACHE[key] = read()
-    return _READ_CACHE[key]
+def blocks_of_table(table: Any, layout: FrameLayout,
+                    widths: Sequence[int | None]) -> list[np.ndarray]:
+    """A ``pyarrow.Table`` (one row group or block) as one numpy block per input/output."""
+    batch = table.combine_chunks().to_batches()
+    if not batch:
+        return [np.empty((0,) if w is None else (0, w), dtype=c.dtype)
+                for c, w in zip(layout.columns, widths)]
+    return arrow_blocks(batch[0], layout, widths)
 
 
 @dataclass(frozen=True)
 class TableInput(LayoutShape):
-    """Columns trials read themselves, laid out by :func:`spark_projection`'s names."""
+    """Columns trials read themselves, laid out by :func:`spark_projection`'s names.
+
+    A table is read in parts: Parquet row groups or Ray blocks (:meth:`parts`,
+    :meth:`read_part`). Where a trial gets it from is ``placement``: ``"node_cache"``, one
+    copy per Ray node in the object store (:mod:`zoo_tune.data._node_cache`), or
+    ``"stream"``, part by part each epoch (:mod:`zoo_tune.data._stream`).
+
+    Attributes:
+        layout: What the columns are.
+        widths: 2-D widths per input/output (``None``: 1-D).
+        rows: Rows in the table.
+        nbytes: Its cast size (rows x row bytes), what ``node_cache_mb`` is compared with.
+        placement: ``"node_cache"`` or ``"stream"``.
+        cache_token: Names the fit's node caches (set when the fit ships its inputs).
+    """
 
     layout: FrameLayout
     widths: tuple[int | None, ...]
+    rows: int = 0
+    nbytes: int = 0
+    placement: str = "node_cache"
+    cache_token: str = ""
+
+    def parts(self) -> list[Any]:
+        """The table's parts in row order (row groups, blocks)."""
+        raise NotImplementedError
+
+    def part_rows(self, part: Any) -> int:
+        """Rows of one part."""
+        raise NotImplementedError
+
+    def read_part(self, part: Any) -> list[np.ndarray]:
+        """One part as numpy blocks, one per input/output (features first)."""
+        raise NotImplementedError
+
+    def read_all(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The whole table as ``(xs, ys)``: the arrays allocated once, filled part by part
+        (at most one part is held as Arrow at a time)."""
+        parts = self.parts()
+        rows = sum(self.part_rows(p) for p in parts)
+        filler = Filler(self.layout, Widths(rows, list(self.widths)), None)
+        for part in parts:
+            blocks = self.read_part(part)
+            if len(blocks[0]):
+                filler.add(blocks)
+        out = filler.result(self.multi_x, self.multi_y)[0]
+        return out.xs, out.ys
+
+    def arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``(xs, ys)`` read in this process (:meth:`read_all`); trials use the node cache."""
+        return self.read_all()
+
+    @property
+    def key(self) -> str:
+        """Names this table among a fit's inputs (the node cache's key)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ParquetPart:
+    """One row group of one Parquet file."""
+
+    file: str
+    index: int
+    rows: int
 
 
 @dataclass(frozen=True)
 class ParquetInput(TableInput):
     """A DataFrame the executors wrote as Parquet to the experiment's storage.
 
-    Each trial process reads it once (and keeps it for the next trial it runs).
-
     Attributes:
         uri: Where Spark wrote it (``file://...`` or ``hdfs://...``).
         path: The same folder inside ``fs``.
         fs: The storage's ``pyarrow.fs.FileSystem``; ``None`` for local storage.
-        layout: What the columns are.
-        widths: 2-D widths per input/output (``None``: 1-D).
     """
 
     uri: str = ""
     path: str = ""
     fs: Any = None
 
-    def arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Read the Parquet files (once per process) into ``(xs, ys)``."""
-        def read() -> tuple[list[np.ndarray], list[np.ndarray]]:
-            import pyarrow.parquet as pq
+    def _fs(self) -> Any:
+        if self.fs is not None:
+            return self.fs
+        import pyarrow.fs as pafs
 
-            table = pq.read_table(self.path, filesystem=self.fs)
-            logger.info("Read %d rows of %s", table.num_rows, self.uri)
-            return _fill_from_tables([table], self.layout, self.widths)
+        return pafs.LocalFileSystem()
 
-        return _cached(("parquet", self.uri, self.path), read)
+    def files(self) -> list[str]:
+        """The folder's Parquet files, by name (Spark's part order), hidden files left out."""
+        import pyarrow.fs as pafs
+
+        infos = self._fs().get_file_info(pafs.FileSelector(self.path, recursive=True))
+        names = [i.path for i in infos if i.type == pafs.FileType.File]
+        return sorted(n for n in names if not n.rsplit("/", 1)[-1].startswith(("_", "."))
+                      and n.endswith(".parquet"))
+
+    def parts(self) -> list[ParquetPart]:
+        import pyarrow.parquet as pq
+
+        out = []
+        fs = self._fs()
+        for name in self.files():
+            with fs.open_input_file(name) as f:
+                meta = pq.ParquetFile(f).metadata
+            out += [ParquetPart(name, i, meta.row_group(i).num_rows)
+                    for i in range(meta.num_row_groups)]
+        return out
+
+    def part_rows(self, part: ParquetPart) -> int:
+        return part.rows
+
+    def read_part(self, part: ParquetPart) -> list[np.ndarray]:
+        import pyarrow.parquet as pq
+
+        with self._fs().open_input_file(part.file) as f:
+            table = pq.ParquetFile(f).read_row_group(part.index)
+        return blocks_of_table(table, self.layout, self.widths)
+
+    @property
+    def key(self) -> str:
+        return f"parquet:{self.uri}"
 
 
 @dataclass(frozen=True)
 class RayBlocksInput(TableInput):
     """A DataFrame held as Arrow blocks in Ray's object store (``ray.data.from_spark``).
 
-    Each trial process reads the blocks zero-copy from the object store and copies them once
-    into its arrays (kept for the next trial it runs).
-
     Attributes:
         refs: ``ObjectRef`` of every block (a ``pyarrow.Table``), in row order.
-        rows: Rows in all blocks.
+        block_rows: Rows of each block.
     """
 
     refs: tuple[Any, ...] = ()
-    rows: int = 0
+    block_rows: tuple[int, ...] = ()
 
-    def arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Fetch the blocks (once per process) into ``(xs, ys)``."""
-        def read() -> tuple[list[np.ndarray], list[np.ndarray]]:
-            import ray
+    def parts(self) -> list[int]:
+        return list(range(len(self.refs)))
 
-            return _fill_from_tables(list(ray.get(list(self.refs))), self.layout, self.widths)
+    def part_rows(self, part: int) -> int:
+        return self.block_rows[part]
 
-        return _cached(("ray", *(r.hex() for r in self.refs[:1])), read)
+    def read_part(self, part: int) -> list[np.ndarray]:
+        import ray
+
+        return blocks_of_table(ray.get(self.refs[part]), self.layout, self.widths)
+
+    @property
+    def key(self) -> str:
+        return "ray:" + (self.refs[0].hex() if self.refs else "")
 
 
 @dataclass(frozen=True)

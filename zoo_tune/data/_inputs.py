@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -11,6 +12,10 @@ import numpy as np
 from zoo_tune.data._arrow import ParquetInput, RayBlocksInput, TableInput
 from zoo_tune.data._layout import FrameInput, check_frame, is_frame
 from zoo_tune.errors import InvalidInputError, InvalidTypeError
+
+#: ``fit``'s default ``node_cache_mb``: a staged table up to this many MiB (cast size) is
+#: held once per Ray node; a bigger one is streamed.
+DEFAULT_NODE_CACHE_MB = 2048.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,7 @@ class ArrayInput:
         multi_y: ``y`` was a list of arrays (several model outputs).
         rows: Number of rows.
         callers_ref: ``ref`` is the caller's object, used as it is.
+        nbytes: Bytes of the arrays.
     """
 
     ref: Any
@@ -31,6 +37,7 @@ class ArrayInput:
     multi_y: bool
     rows: int
     callers_ref: bool = False
+    nbytes: int = 0
 
     def arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Fetch ``(xs, ys)``: read-only views on the object store, no copy."""
@@ -208,11 +215,15 @@ def split_arrays(staged: LocalArrays, fraction: float) -> tuple[LocalArrays, Loc
     return take(~mask), take(mask)
 
 
-def prepare_input(staged: LocalArrays | CreatorInput | TableInput | None
+def prepare_input(staged: LocalArrays | CreatorInput | TableInput | None,
+                  node_cache_mb: float = DEFAULT_NODE_CACHE_MB, token: str = ""
                   ) -> TrialInput | None:
     """Make staged input readable by trials: numpy data goes into the object store once.
 
-    Creators, loaders and Parquet-staged frames travel as they are.
+    A staged table (Parquet, Ray blocks) whose cast size fits ``node_cache_mb`` is read once
+    per Ray node into the object store (``placement="node_cache"``); a bigger one is streamed
+    (``"stream"``). ``token`` names the fit's node caches. Creators and loaders travel as
+    they are.
 
     Example:
         >>> trial_input = prepare_input(check_input((x, y), "data", "torch"))  # doctest: +SKIP
@@ -220,11 +231,16 @@ def prepare_input(staged: LocalArrays | CreatorInput | TableInput | None
     if isinstance(staged, LocalArrays):
         import ray
 
+        nbytes = sum(a.nbytes for a in staged.xs + staged.ys)
         if staged.ref is not None:
             return ArrayInput(staged.ref, staged.multi_x, staged.multi_y, len(staged.xs[0]),
-                              callers_ref=True)
+                              callers_ref=True, nbytes=nbytes)
         ref = ray.put((staged.xs, staged.ys))
-        return ArrayInput(ref, staged.multi_x, staged.multi_y, len(staged.xs[0]))
+        return ArrayInput(ref, staged.multi_x, staged.multi_y, len(staged.xs[0]),
+                          nbytes=nbytes)
+    if isinstance(staged, TableInput):
+        placement = "node_cache" if staged.nbytes <= node_cache_mb * 2**20 else "stream"
+        return dataclasses.replace(staged, placement=placement, cache_token=token)
     return staged
 
 
@@ -237,20 +253,24 @@ def describe_input(trial_input: Any) -> dict[str, Any] | None:
     """
     if trial_input is None:
         return None
-    if isinstance(trial_input, ParquetInput):
-        return {"kind": "parquet", "uri": trial_input.uri}
-    if isinstance(trial_input, RayBlocksInput):
-        return {"kind": "ray_blocks", "rows": trial_input.rows, "blocks": len(trial_input.refs)}
+    if isinstance(trial_input, TableInput):
+        out = {"kind": trial_input.placement, "rows": trial_input.rows,
+               "bytes": trial_input.nbytes}
+        if isinstance(trial_input, ParquetInput):
+            return {**out, "source": "parquet", "uri": trial_input.uri}
+        assert isinstance(trial_input, RayBlocksInput)
+        return {**out, "source": "ray_blocks", "blocks": len(trial_input.refs)}
     if isinstance(trial_input, ArrayInput):
-        return {"kind": "arrays", "rows": trial_input.rows}
+        return {"kind": "arrays", "rows": trial_input.rows, "bytes": trial_input.nbytes}
     if isinstance(trial_input, LocalArrays):
-        return {"kind": "arrays", "rows": len(trial_input.xs[0])}
+        return {"kind": "arrays", "rows": len(trial_input.xs[0]),
+                "bytes": sum(a.nbytes for a in trial_input.xs + trial_input.ys)}
     return {"kind": "loader" if trial_input.creator is None else "creator"}
 
 
 def sample_rows(trial_input: Any, rows: int = 8) -> list[np.ndarray] | None:
-    """The first ``rows`` rows of each model input of an array input (a model signature's
-    example), or ``None`` for creators, loaders and tables.
+    """The first ``rows`` rows of each model input of an array input or a table (a model
+    signature's example), or ``None`` for creators and loaders.
 
     Example:
         >>> sample_rows(LocalArrays([np.zeros((20, 3))], [np.zeros(20)], False, False))[0].shape
@@ -261,4 +281,9 @@ def sample_rows(trial_input: Any, rows: int = 8) -> list[np.ndarray] | None:
         return [np.array(x[:rows]) for x in xs]
     if isinstance(trial_input, LocalArrays):
         return [np.array(x[:rows]) for x in trial_input.xs]
+    if isinstance(trial_input, TableInput):  # the first part only
+        parts = trial_input.parts()
+        if parts:
+            blocks = trial_input.read_part(parts[0])
+            return [np.array(b[:rows]) for b in blocks[:len(trial_input.layout.features)]]
     return None

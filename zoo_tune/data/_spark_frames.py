@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import posixpath
 from collections.abc import Iterable
 from typing import Any
@@ -166,8 +168,20 @@ def _row_bytes(layout: FrameLayout, widths: Iterable[int | None]) -> int:
     return sum((w or 1) * np.dtype(c.dtype).itemsize for c, w in zip(layout.columns, widths))
 
 
+#: Bytes of one Parquet row group as Spark writes a staged frame (``parquet.block.size``):
+#: what a streaming trial reads at once. Small enough that a trial holds a few of them
+#: beside its model, large enough that a read is mostly payload, not per-group overhead.
+ROW_GROUP_BYTES = 16 * 2**20
+#: Cast bytes per Parquet file: frames are coalesced to ``ceil(size / FILE_BYTES)``
+#: partitions (never more than they have), so a staged frame is never a pile of tiny files.
+FILE_BYTES = 128 * 2**20
+
+
 def _write_parquet(projected: Any, staged: FrameInput, shape: Widths, target: ParquetTarget,
-                   part: str) -> ParquetInput:
+                   part: str, nbytes: int) -> ParquetInput:
+    """Write ``projected`` under ``target``: row groups of :data:`ROW_GROUP_BYTES`, files of
+    about :data:`FILE_BYTES` (``nbytes``: its expected cast size); rows counted from the
+    written files' footers."""
     if target.scheme not in ("local", "file", "hdfs"):
         raise InvalidInputError(
             f"`{staged.name}` is over the driver budget, so the executors write it as Parquet "
@@ -176,10 +190,17 @@ def _write_parquet(projected: Any, staged: FrameInput, shape: Widths, target: Pa
     uri = f"{target.uri.rstrip('/')}/{part}"
     if target.scheme == "local":
         uri = "file://" + uri
-    projected.write.mode("overwrite").parquet(uri)
-    logger.info("Wrote `%s` (%d rows) as Parquet to %s", staged.name, shape.rows, uri)
-    return ParquetInput(staged.layout, tuple(shape.widths), uri=uri,
-                        path=posixpath.join(target.path, part), fs=target.fs)
+    files = max(1, math.ceil(nbytes / FILE_BYTES))
+    if files < projected.rdd.getNumPartitions():
+        projected = projected.coalesce(files)
+    (projected.write.mode("overwrite").option("parquet.block.size", ROW_GROUP_BYTES)
+     .parquet(uri))
+    written = ParquetInput(staged.layout, tuple(shape.widths), uri=uri,
+                           path=posixpath.join(target.path, part), fs=target.fs)
+    rows = sum(p.rows for p in written.parts())
+    logger.info("Wrote `%s` (%d rows) as Parquet to %s", staged.name, rows, uri)
+    return dataclasses.replace(written, rows=rows,
+                               nbytes=rows * _row_bytes(staged.layout, shape.widths))
 
 
 def _raydp_active() -> bool:
@@ -191,14 +212,23 @@ def _raydp_active() -> bool:
 
 def _to_ray_blocks(projected: Any, staged: FrameInput, shape: Widths) -> RayBlocksInput:
     """RayDP: the executors' rows become Ray Data blocks in the object store, not on the driver."""
+    import ray
     import ray.data
 
     dataset = ray.data.from_spark(projected).materialize()
     refs = tuple(dataset.to_arrow_refs())
-    rows = dataset.count()
+    count = ray.remote(num_cpus=0)(_num_rows_of)  # next to each block, nothing moves
+    block_rows = tuple(ray.get([count.remote(r) for r in refs]))
+    rows = sum(block_rows)
     logger.info("`%s` (%d rows) is in Ray's object store as %d blocks", staged.name, rows,
                 len(refs))
-    return RayBlocksInput(staged.layout, tuple(shape.widths), refs=refs, rows=rows)
+    return RayBlocksInput(staged.layout, tuple(shape.widths), rows=rows,
+                          nbytes=rows * _row_bytes(staged.layout, shape.widths), refs=refs,
+                          block_rows=block_rows)
+
+
+def _num_rows_of(table: Any) -> int:
+    return int(table.num_rows)
 
 
 def load_spark_frame(staged: FrameInput, fraction: float | None, budget_bytes: float,
@@ -220,7 +250,10 @@ def load_spark_frame(staged: FrameInput, fraction: float | None, budget_bytes: f
                 "as Parquet", staged.name, size / 2**20, budget_bytes / 2**20)
     _spark_nulls(staged, projected)
     if fraction is None:
-        return [_write_parquet(projected, staged, shape, target, f"{staged.name}.parquet")]
+        return [_write_parquet(projected, staged, shape, target, f"{staged.name}.parquet",
+                               size)]
     train, val = projected.randomSplit([1.0 - fraction, fraction], seed=SPLIT_SEED)
-    return [_write_parquet(train, staged, shape, target, f"{staged.name}.parquet"),
-            _write_parquet(val, staged, shape, target, "validation_data.parquet")]
+    return [_write_parquet(train, staged, shape, target, f"{staged.name}.parquet",
+                           round(size * (1.0 - fraction))),
+            _write_parquet(val, staged, shape, target, "validation_data.parquet",
+                           round(size * fraction))]

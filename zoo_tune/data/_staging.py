@@ -28,6 +28,20 @@ class StagedData:
         return isinstance(self.train, FrameInput) or isinstance(self.validation, FrameInput)
 
 
+def check_mib(name: str, value: Any) -> float:
+    """``value`` as a float number of MiB >= 0, or the error naming ``name``.
+
+    Example:
+        >>> check_mib("node_cache_mb", 512)
+        512.0
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidTypeError(f"`{name}` must be a number of MiB >= 0, but got {value!r}.")
+    if value != value or value < 0:  # NaN or negative
+        raise InvalidInputError(f"`{name}` must be a number of MiB >= 0, but got {value!r}.")
+    return float(value)
+
+
 def _check_fraction(validation_split: Any) -> float | None:
     if validation_split is None:
         return None
@@ -57,12 +71,7 @@ def stage_data(data: Any, validation_data: Any, framework: str, *, feature_cols:
         [7, 3]
     """
     fraction = _check_fraction(validation_split)
-    if isinstance(driver_budget_mb, bool) or not isinstance(driver_budget_mb, numbers.Real):
-        raise InvalidTypeError(f"`driver_budget_mb` must be a number of MiB >= 0, but got "
-                               f"{driver_budget_mb!r}.")
-    if driver_budget_mb != driver_budget_mb or driver_budget_mb < 0:  # NaN or negative
-        raise InvalidInputError(f"`driver_budget_mb` must be a number of MiB >= 0, but got "
-                                f"{driver_budget_mb!r}.")
+    driver_budget_mb = check_mib("driver_budget_mb", driver_budget_mb)
     train = check_input(data, "data", framework, feature_cols, label_cols)
     if train is None:
         raise InvalidInputError("`data` is required.")

@@ -11,12 +11,14 @@ import math
 import numbers
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
 
 from zoo_tune import hp as hp_module
+from zoo_tune.data import DEFAULT_NODE_CACHE_MB
 from zoo_tune.errors import (
     AlreadyFittedError,
     FitInterruptedError,
@@ -273,6 +275,7 @@ class AutoEstimator:
         verbose: int = 1,
         validation_split: float | None = None,
         driver_budget_mb: float = 512.0,
+        node_cache_mb: float = DEFAULT_NODE_CACHE_MB,
         max_failures: int = 2,
         retry_user_errors: bool = False,
         resume: bool | str = "auto",
@@ -321,7 +324,12 @@ class AutoEstimator:
                 DataFrames).
             driver_budget_mb: A Spark DataFrame whose cast size (rows x row bytes) is over
                 this many MiB is written as Parquet to ``<experiment>/data`` by the executors
-                and read there by each trial, instead of passing through the driver.
+                and read there by the trials, instead of passing through the driver.
+            node_cache_mb: Such a staged table (or RayDP's Ray blocks) of at most this many
+                MiB (cast size) is read once per Ray node that runs a trial, into its object
+                store, and shared zero-copy by the node's trials; a bigger one is streamed
+                row group by row group each epoch, shuffled per trial and epoch, so a trial
+                never holds it (see README "Big data").
             max_failures: Retries per trial after a failure the cluster caused (its worker
                 process died, its Ray node or Spark executor was lost, a checkpoint write
                 failed); each retry resumes from the trial's newest checkpoint, so at most
@@ -364,6 +372,9 @@ class AutoEstimator:
                             feature_cols=feature_cols, label_cols=label_cols,
                             validation_split=validation_split,
                             driver_budget_mb=driver_budget_mb)
+        from zoo_tune.data import check_mib
+
+        node_cache_mb = check_mib("node_cache_mb", node_cache_mb)
         plan, space, searcher, sched = self._validate(
             staged, epochs, metric, metric_mode, metric_threshold, n_sampling,
             search_space, search_alg, search_alg_params, scheduler, scheduler_params,
@@ -385,7 +396,23 @@ class AutoEstimator:
             return self
         plan = self._read_data(plan, staged, name)
         # Rebinding drops the driver's cast copy of numpy data once it is in the object store.
-        plan = self._ship(plan)
+        token = uuid.uuid4().hex[:12]
+        try:
+            plan = self._ship(plan, node_cache_mb, token)
+            return self._fit_shipped(plan, space, searcher, sched, n_sampling, time_budget_s,
+                                     verbose, name, where, action, max_failures, search_alg,
+                                     scheduler, mlflow_uri, mlflow_experiment)
+        finally:
+            from zoo_tune.data import release_node_caches
+
+            release_node_caches(token)
+
+    def _fit_shipped(self, plan: TrialPlan, space: Mapping[str, Any], searcher: Any,
+                     sched: Any, n_sampling: int, time_budget_s: float | None, verbose: int,
+                     name: str, where: str, action: str, max_failures: int, search_alg: Any,
+                     scheduler: Any, mlflow_uri: str | None,
+                     mlflow_experiment: str | None) -> AutoEstimator:
+        """The rest of :meth:`fit` once the inputs are where trials read them."""
         self._setup = _setup(search_alg, scheduler, n_sampling)
         tracker = None
         if mlflow_uri is not None:
@@ -503,15 +530,17 @@ class AutoEstimator:
         train, val = load_staged(staged, target)
         return dataclasses.replace(plan, train=train, validation=val)
 
-    def _ship(self, plan: TrialPlan) -> TrialPlan:
-        """Start (or join) Ray, check a trial fits a node, put the data in the object store."""
+    def _ship(self, plan: TrialPlan, node_cache_mb: float, token: str) -> TrialPlan:
+        """Start (or join) Ray, check a trial fits a node, put the data in the object store
+        (numpy) or decide where trials read a staged table (node cache or stream)."""
         from zoo_tune.cluster import check_fits_a_node, ensure_ray
         from zoo_tune.data import prepare_input
 
         ensure_ray()
         check_fits_a_node(self.resources_per_trial)
-        return dataclasses.replace(plan, train=prepare_input(plan.train),
-                                   validation=prepare_input(plan.validation))
+        return dataclasses.replace(
+            plan, train=prepare_input(plan.train, node_cache_mb, token),
+            validation=prepare_input(plan.validation, node_cache_mb, token))
 
     def _run(self, plan: TrialPlan, space: Mapping[str, Any], searcher: Any, sched: Any,
              n_sampling: int, time_budget_s: float | None, verbose: int, name: str, *,

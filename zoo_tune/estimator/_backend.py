@@ -48,13 +48,38 @@ def batch_size_of(config: dict[str, Any]) -> int:
     return int(config.get("batch_size", DEFAULT_BATCH_SIZE))
 
 
-def materialize(trial_input: TrialInput, config: dict[str, Any]) -> Any:
-    """Arrays ``(xs, ys, multi_x, multi_y)`` from the object store, or the creator's batches."""
-    if isinstance(trial_input, (ArrayInput, TableInput)):
+def materialize(trial_input: TrialInput, config: dict[str, Any], seed: int = 0) -> Any:
+    """What a backend trains on: arrays ``(xs, ys, multi_x, multi_y)`` from the object store
+    (numpy inputs, node-cached tables), a :class:`~zoo_tune.data.TableStream` (streamed
+    tables; ``seed`` draws its shuffled orders), or the creator's batches."""
+    if isinstance(trial_input, TableInput) and trial_input.placement == "stream":
+        from zoo_tune.data import TableStream
+
+        return TableStream(trial_input, seed)
+    if isinstance(trial_input, TableInput):
+        from zoo_tune.data import cached_arrays
+
+        xs, ys = cached_arrays(trial_input)
+        return xs, ys, trial_input.multi_x, trial_input.multi_y
+    if isinstance(trial_input, ArrayInput):
         xs, ys = trial_input.arrays()
         return xs, ys, trial_input.multi_x, trial_input.multi_y
     assert isinstance(trial_input, CreatorInput)
     return trial_input.build(config)
+
+
+def rows_of(data: Any) -> int | None:
+    """Rows :func:`materialize`'s result holds, ``None`` for a creator's batches."""
+    if is_arrays(data):
+        return len(data[0][0])
+    return getattr(data, "rows", None) if is_stream(data) else None
+
+
+def is_stream(data: Any) -> bool:
+    """Whether :func:`materialize` returned a streamed table."""
+    from zoo_tune.data import TableStream
+
+    return isinstance(data, TableStream)
 
 
 def is_arrays(data: Any) -> bool:

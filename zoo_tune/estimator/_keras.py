@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from zoo_tune.errors import InvalidInputError, InvalidTypeError
-from zoo_tune.estimator._backend import batch_size_of, is_arrays, metric_value
+from zoo_tune.estimator._backend import batch_size_of, is_arrays, is_stream, metric_value
 from zoo_tune.metrics import MetricSpec
 
 _WEIGHTS = "weights.npz"
@@ -105,7 +105,10 @@ class KerasBackend:
         return self._model(config)
 
     def train_epoch(self, model: Any, data: Any, config: dict[str, Any]) -> None:
-        if is_arrays(data):
+        if is_stream(data):
+            model.fit(data.tf_dataset(batch_size_of(config), shuffle=True), epochs=1,
+                      verbose=0)
+        elif is_arrays(data):
             xs, ys, multi_x, multi_y = data
             model.fit(_x(xs, multi_x), _x(ys, multi_y), batch_size=batch_size_of(config),
                       epochs=1, verbose=0, shuffle=True)
@@ -114,6 +117,8 @@ class KerasBackend:
 
     def evaluate(self, model: Any, data: Any, config: dict[str, Any], metric: MetricSpec) -> float:
         batch = max(batch_size_of(config), 256)
+        if is_stream(data):
+            return self._evaluate_stream(model, data, batch, metric)
         if metric.fn is None:
             if is_arrays(data):
                 xs, ys, multi_x, multi_y = data
@@ -133,6 +138,22 @@ class KerasBackend:
             x, y = _split_element(element)
             outs.append(_as_list(model(x, training=False)))
             trues.append(_as_list(y))
+        return metric_value(metric, [np.concatenate(c) for c in zip(*trues)],
+                            [np.concatenate(c) for c in zip(*outs)])
+
+    @staticmethod
+    def _evaluate_stream(model: Any, stream: Any, batch: int, metric: MetricSpec) -> float:
+        """The metric on a streamed table, in its own order and the in-memory path's
+        batches: compiled metrics through ``evaluate``, zoo_tune's from every prediction."""
+        if metric.fn is None:
+            out = model.evaluate(stream.tf_dataset(batch, shuffle=False), verbose=0,
+                                 return_dict=True)
+            return float(out["loss" if metric.name == "mean_loss" else metric.name])
+        trues: list[list[np.ndarray]] = []
+        outs: list[list[np.ndarray]] = []
+        for xs, ys in stream.batches(batch, shuffle=False):
+            outs.append(_as_list(model.predict_on_batch(_x(xs, stream.multi_x))))
+            trues.append(list(ys))
         return metric_value(metric, [np.concatenate(c) for c in zip(*trues)],
                             [np.concatenate(c) for c in zip(*outs)])
 

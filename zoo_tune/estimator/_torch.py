@@ -15,6 +15,7 @@ from zoo_tune.errors import InvalidInputError, InvalidTypeError, did_you_mean
 from zoo_tune.estimator._backend import (
     batch_size_of,
     is_arrays,
+    is_stream,
     metric_value,
     slices,
 )
@@ -176,6 +177,10 @@ class TorchBackend:
     def _batches(self, state: TorchState, data: Any, batch_size: int, shuffle: bool) -> Any:
         import torch
 
+        if is_stream(data):  # numpy batches of a streamed table, as tensors without a copy
+            for xs, ys in data.batches(batch_size, shuffle):
+                yield _to_tensors(xs), _to_tensors(ys)
+            return
         if not is_arrays(data):
             yield from (_split_batch(b) for b in data)
             return

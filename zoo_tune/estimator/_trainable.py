@@ -8,14 +8,16 @@ import logging
 import math
 import posixpath
 import tempfile
+import time
 import traceback
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from zoo_tune.data import CreatorInput, TrialInput
 from zoo_tune.errors import UserCodeError
-from zoo_tune.estimator._backend import Backend, materialize
+from zoo_tune.estimator._backend import Backend, is_stream, materialize, rows_of
 from zoo_tune.estimator._checkpoints import (
     CHECKPOINT_PREFIX,
     Kept,
@@ -26,6 +28,7 @@ from zoo_tune.estimator._checkpoints import (
     write_progress,
 )
 from zoo_tune.metrics import MetricSpec
+from zoo_tune.progress import ROWS_PER_S_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +108,11 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     backend.set_threads(plan.cpus)
     with user("model, optimizer or loss creator"):
         state = backend.build(config)
-    train = _materialize(plan.train, config, user)
-    val = train if plan.validation is None else _materialize(plan.validation, config, user)
+    seed = _trial_seed()
+    train = _materialize(plan.train, config, user, seed)
+    val = train if plan.validation is None else _materialize(plan.validation, config, user,
+                                                             seed)
+    train_rows = rows_of(train)
     start, best, kept, history = 0, None, [], []
     resumed = tune.get_checkpoint()
     if plan.prunes:  # this trial's own checkpoints (PBT hands over other trials')
@@ -126,13 +132,19 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             tune.report({metric.name: value, EPOCH_KEY: start, "training_iteration": start})
             return
     for epoch in range(start + 1, plan.epochs + 1):
+        if is_stream(train):
+            train.set_epoch(epoch)
+        began = time.perf_counter()
         with user("training step (forward pass, loss or optimizer)"):
             backend.train_epoch(state, train, config)
+        took = time.perf_counter() - began
         with user("evaluation (forward pass or metric)"):
             value = backend.evaluate(state, val, config, metric)
         # training_iteration = epoch, also after resuming from a newer checkpoint than the
         # one Ray Tune's last snapshot knew: schedulers and the stopper count epochs.
         result = {metric.name: value, EPOCH_KEY: epoch, "training_iteration": epoch}
+        if train_rows is not None and took > 0:
+            result[ROWS_PER_S_KEY] = train_rows / took
         improved = improves(value, best, metric.mode)
         if improved:
             best = value
@@ -215,12 +227,24 @@ def _index(name: str) -> int | None:
     return int(digits) if name.startswith(CHECKPOINT_PREFIX) and digits.isdigit() else None
 
 
-def _materialize(trial_input: TrialInput, config: dict[str, Any], user: Any) -> Any:
+def _trial_seed() -> int:
+    """A seed of this trial's own (its id's CRC), for the shuffled order of streamed data."""
+    try:
+        from ray import tune
+
+        trial_id = tune.get_context().get_trial_id() or ""
+    except (ImportError, AttributeError, RuntimeError):  # outside a Tune session
+        trial_id = ""
+    return zlib.crc32(trial_id.encode("utf-8"))
+
+
+def _materialize(trial_input: TrialInput, config: dict[str, Any], user: Any,
+                 seed: int) -> Any:
     """:func:`materialize`; a creator's exception is the user's, a storage read's is not."""
     if isinstance(trial_input, CreatorInput):
         with user("data creator"):
-            return materialize(trial_input, config)
-    return materialize(trial_input, config)
+            return materialize(trial_input, config, seed)
+    return materialize(trial_input, config, seed)
 
 
 @contextlib.contextmanager
