@@ -212,9 +212,19 @@ class RayBlocksInput(TableInput):
 
 @dataclass(frozen=True)
 class ParquetTarget:
-    """Where frames over the driver budget go: ``<experiment>/data/`` in the storage."""
+    """Where frames over the driver budget go: ``<experiment>/data/`` in the storage.
+
+    Attributes:
+        uri: The folder's URI; ``path`` the same inside ``fs``; ``scheme`` the storage's.
+        stream_over_bytes: A training table bigger than this will be streamed: its rows are
+            shuffled once as they are staged (``node_cache_mb``).
+        reuse: A resumed fit: an input staged by the first run with the same stamp
+            (:mod:`zoo_tune.data._stage_stamp`) is read as it is, not written again.
+    """
 
     uri: str
     path: str
     fs: Any
     scheme: str
+    stream_over_bytes: float = float("inf")
+    reuse: bool = False

@@ -32,6 +32,7 @@ from zoo_tune.data._layout import (
     raise_ragged,
     split_mask,
 )
+from zoo_tune.data._stage_stamp import frame_stamp, has_file, read_stamp, write_stamp
 from zoo_tune.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -178,10 +179,10 @@ FILE_BYTES = 128 * 2**20
 
 
 def _write_parquet(projected: Any, staged: FrameInput, shape: Widths, target: ParquetTarget,
-                   part: str, nbytes: int) -> ParquetInput:
+                   part: str, nbytes: int, shuffle: bool = False) -> ParquetInput:
     """Write ``projected`` under ``target``: row groups of :data:`ROW_GROUP_BYTES`, files of
-    about :data:`FILE_BYTES` (``nbytes``: its expected cast size); rows counted from the
-    written files' footers."""
+    about :data:`FILE_BYTES` (``nbytes``: its expected cast size), the rows spread over the
+    files and shuffled inside each when ``shuffle``; rows counted from the footers."""
     if target.scheme not in ("local", "file", "hdfs"):
         raise InvalidInputError(
             f"`{staged.name}` is over the driver budget, so the executors write it as Parquet "
@@ -191,7 +192,11 @@ def _write_parquet(projected: Any, staged: FrameInput, shape: Widths, target: Pa
     if target.scheme == "local":
         uri = "file://" + uri
     files = max(1, math.ceil(nbytes / FILE_BYTES))
-    if files < projected.rdd.getNumPartitions():
+    if shuffle:  # round robin over the files, then a seeded random order inside each
+        from pyspark.sql import functions as F
+
+        projected = projected.repartition(files).sortWithinPartitions(F.rand(SPLIT_SEED))
+    elif files < projected.rdd.getNumPartitions():
         projected = projected.coalesce(files)
     (projected.write.mode("overwrite").option("parquet.block.size", ROW_GROUP_BYTES)
      .parquet(uri))
@@ -248,12 +253,50 @@ def load_spark_frame(staged: FrameInput, fraction: float | None, budget_bytes: f
         return collect_batches(staged, projected, shape, fraction)
     logger.info("`%s` is %.1f MiB, over the driver budget of %.1f MiB: the executors write it "
                 "as Parquet", staged.name, size / 2**20, budget_bytes / 2**20)
+    return _stage(projected, staged, shape, target, fraction, size)
+
+
+def _stage(projected: Any, staged: FrameInput, shape: Widths, target: ParquetTarget,
+           fraction: float | None, size: int) -> list[ParquetInput]:
+    """Write ``staged`` as Parquet (split when ``fraction``), or reuse a resumed fit's copy."""
+    names = ([f"{staged.name}.parquet"] if fraction is None else
+             [f"{staged.name}.parquet", "validation_data.parquet"])
+    sizes = [size] if fraction is None else [round(size * (1.0 - fraction)),
+                                             round(size * fraction)]
+    # The training rows of a table that will be streamed are shuffled once on the way: its
+    # row groups are then random samples, whatever order the frame had (sorted by label...).
+    shuffle = [staged.name == "data" and sizes[0] > target.stream_over_bytes] + [False]
+    settings = {"rows": shape.rows, "fraction": fraction, "seed": SPLIT_SEED,
+                "row_group_bytes": ROW_GROUP_BYTES, "file_bytes": FILE_BYTES,
+                "shuffle": shuffle[0], "version": 1}
+    stamp = frame_stamp(projected, settings)
+    if target.reuse and stamp is not None and read_stamp(target.fs, target.path,
+                                                         staged.name) == stamp:
+        reused = [_staged_copy(staged, shape, target, name) for name in names]
+        if all(p is not None for p in reused):
+            logger.info("Reusing the staged copy of `%s` (the frame is unchanged) under %s",
+                        staged.name, target.uri)
+            return [p for p in reused if p is not None]
+    write_stamp(target.fs, target.path, staged.name, None)
     _spark_nulls(staged, projected)
-    if fraction is None:
-        return [_write_parquet(projected, staged, shape, target, f"{staged.name}.parquet",
-                               size)]
-    train, val = projected.randomSplit([1.0 - fraction, fraction], seed=SPLIT_SEED)
-    return [_write_parquet(train, staged, shape, target, f"{staged.name}.parquet",
-                           round(size * (1.0 - fraction))),
-            _write_parquet(val, staged, shape, target, "validation_data.parquet",
-                           round(size * fraction))]
+    parts = [projected] if fraction is None else projected.randomSplit(
+        [1.0 - fraction, fraction], seed=SPLIT_SEED)
+    written = [_write_parquet(part, staged, shape, target, name, nbytes, mix)
+               for part, name, nbytes, mix in zip(parts, names, sizes, shuffle)]
+    write_stamp(target.fs, target.path, staged.name, stamp)
+    return written
+
+
+def _staged_copy(staged: FrameInput, shape: Widths, target: ParquetTarget,
+                 name: str) -> ParquetInput | None:
+    """The Parquet input ``name`` a first run staged under ``target``, if it is complete."""
+    uri = f"{target.uri.rstrip('/')}/{name}"
+    if target.scheme == "local":
+        uri = "file://" + uri
+    copy = ParquetInput(staged.layout, tuple(shape.widths), uri=uri,
+                        path=posixpath.join(target.path, name), fs=target.fs)
+    if not has_file(target.fs, posixpath.join(copy.path, "_SUCCESS")):
+        return None
+    rows = sum(p.rows for p in copy.parts())
+    return dataclasses.replace(copy, rows=rows,
+                               nbytes=rows * _row_bytes(staged.layout, shape.widths))

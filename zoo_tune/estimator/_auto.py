@@ -394,7 +394,7 @@ class AutoEstimator:
                         where)
             self._open(self._storage, name, plan.metric, dict(space))
             return self
-        plan = self._read_data(plan, staged, name)
+        plan = self._read_data(plan, staged, name, node_cache_mb, reuse=action == "resume")
         # Rebinding drops the driver's cast copy of numpy data once it is in the object store.
         token = uuid.uuid4().hex[:12]
         try:
@@ -520,13 +520,18 @@ class AutoEstimator:
                          keep_checkpoints=self.keep_checkpoints)
         return plan, search_space, searcher, sched
 
-    def _read_data(self, plan: TrialPlan, staged: Any, name: str) -> TrialPlan:
-        """Read DataFrames (Parquet for big Spark ones) and split: the last step before Ray."""
+    def _read_data(self, plan: TrialPlan, staged: Any, name: str, node_cache_mb: float,
+                   reuse: bool) -> TrialPlan:
+        """Read DataFrames (Parquet for big Spark ones) and split: the last step before Ray.
+
+        ``reuse``: a resumed fit reads what its first run staged when the frame is unchanged.
+        """
         from zoo_tune.data import ParquetTarget, load_staged
 
         store = self._storage
         target = ParquetTarget(f"{store.uri.rstrip('/')}/{name}/data", store.join(name, "data"),
-                               store.fs, store.scheme)
+                               store.fs, store.scheme, stream_over_bytes=node_cache_mb * 2**20,
+                               reuse=reuse)
         train, val = load_staged(staged, target)
         return dataclasses.replace(plan, train=train, validation=val)
 

@@ -1,0 +1,144 @@
+"""A driver process for the node cache test: 4 concurrent trials read one node-cached table.
+
+    python tests/data/_node_cache_job.py LOGS_DIR MB
+
+One local Ray node with 4 CPUs (logical slots on this 2-core machine) and a Spark
+``local[2]`` session. Two fits of 4 one-CPU trials (2 epochs), each over a Spark DataFrame
+staged as Parquet (``driver_budget_mb=0``) that fits ``node_cache_mb``: first a 1 MiB table
+(the processes' baseline), then an ``MB`` MiB one. While each fit runs, a thread samples
+every 0.2 s what bench/data_sharing.py samples: the PSS and USS (private memory) of every
+Ray process under this one (the Spark JVM left out: it made the frame), and the object
+store's bytes in use (Ray's own store stats). One JSON line on stdout, per fit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+
+import psutil
+
+FEATURES = 32
+
+
+def _frame(spark, mb: float):
+    from pyspark.sql import functions as F
+
+    rows = max(64, int(mb * 2**20 / (FEATURES * 4 + 8)))
+    return (spark.range(rows, numPartitions=4)
+            .select(F.array(*[F.rand(k).cast("float") for k in range(FEATURES)]).alias("x"),
+                    (F.rand(99) * 10).cast("long").alias("y"))), rows
+
+
+def _model(config):
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Linear(FEATURES, 10)
+
+
+class Sampler:
+    """Peaks of: the object store's bytes, each trial process's USS, all Ray processes' PSS."""
+
+    def __init__(self) -> None:
+        self.root = psutil.Process()
+        self.plasma_mb = 0.0
+        self.trial_uss: dict[int, float] = {}
+        self.cache_pids: set[int] = set()
+        self.ray_pss_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _plasma(self) -> float:
+        from ray._private.internal_api import memory_summary  # Ray's store stats
+
+        found = re.search(r"Plasma memory usage (\d+) MiB", memory_summary(stats_only=True))
+        return float(found.group(1)) if found else 0.0
+
+    def _loop(self) -> None:
+        tick = 0
+        while not self._stop.is_set():
+            total = 0.0
+            for proc in self.root.children(recursive=True):
+                try:
+                    title = (proc.cmdline() or [""])[0]
+                    if proc.name() == "java":
+                        continue
+                    info = proc.memory_full_info()
+                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                    continue
+                total += info.pss / 2**20
+                if title.startswith("ray::ImplicitFunc"):
+                    self.trial_uss[proc.pid] = max(self.trial_uss.get(proc.pid, 0.0),
+                                                   info.uss / 2**20)
+                if "NodeCache" in title:
+                    self.cache_pids.add(proc.pid)
+            self.ray_pss_mb = max(self.ray_pss_mb, total)
+            if tick % 5 == 0:
+                self.plasma_mb = max(self.plasma_mb, self._plasma())
+            tick += 1
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main(logs_dir: str, mb: float) -> None:
+    from pyspark.sql import SparkSession
+
+    from zoo_tune import AutoEstimator, hp, init_context, stop_context
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+             .config("spark.driver.host", "127.0.0.1")
+             .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    init_context(cluster_mode="local", cores=4, object_store_memory=int(3 * mb + 200) * 2**20)
+    out = {}
+    try:
+        for name, size in (("baseline", 1.0), ("table", mb)):
+            df, rows = _frame(spark, size)
+            val, _ = _frame(spark, 0.2)
+            est = AutoEstimator.from_torch(model_creator=_model, optimizer="SGD",
+                                           loss="CrossEntropyLoss", logs_dir=logs_dir,
+                                           name=name, resources_per_trial={"cpu": 1})
+            with Sampler() as sampler:
+                began = time.monotonic()
+                est.fit(df, validation_data=val, feature_cols=["x"], label_cols=["y"],
+                        driver_budget_mb=0, epochs=2, metric="accuracy", verbose=0,
+                        search_space={"lr": hp.grid_search([0.01, 0.02, 0.03, 0.04]),
+                                      "batch_size": 4096})
+                took = time.monotonic() - began
+            import ray
+
+            with open(os.path.join(logs_dir, name, "zoo_tune_experiment.json")) as f:
+                meta = json.load(f)
+            table = est.get_trial_table()
+            out[name] = {"rows": rows, "table_mb": meta["data"]["data"]["bytes"] / 2**20,
+                         "kind": meta["data"]["data"]["kind"],
+                         "statuses": sorted(set(table["status"])), "trials": len(table),
+                         "plasma_peak_mb": sampler.plasma_mb,
+                         "trial_uss_peak_mb": sorted(sampler.trial_uss.values()),
+                         "trial_processes": len(sampler.trial_uss),
+                         "cache_processes": len(sampler.cache_pids),
+                         "ray_pss_peak_mb": sampler.ray_pss_mb, "fit_s": took,
+                         "caches_left": [a["name"] for a in ray.util.list_named_actors(True)
+                                         if a["name"].startswith("zoo_tune_node_cache")]}
+    finally:
+        stop_context()
+        spark.stop()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(), float(sys.argv[2]))
