@@ -51,6 +51,8 @@ class Sampler:
         self.trial_uss: dict[int, float] = {}
         self.cache_pids: set[int] = set()
         self.ray_pss_mb = 0.0
+        self.peak_parts: dict[str, float] = {}
+        self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -63,26 +65,39 @@ class Sampler:
     def _loop(self) -> None:
         tick = 0
         while not self._stop.is_set():
-            total = 0.0
-            for proc in self.root.children(recursive=True):
-                try:
-                    title = (proc.cmdline() or [""])[0]
-                    if proc.name() == "java":
-                        continue
-                    info = proc.memory_full_info()
-                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                    continue
-                total += info.pss / 2**20
-                if title.startswith("ray::ImplicitFunc"):
-                    self.trial_uss[proc.pid] = max(self.trial_uss.get(proc.pid, 0.0),
-                                                   info.uss / 2**20)
-                if "NodeCache" in title:
-                    self.cache_pids.add(proc.pid)
-            self.ray_pss_mb = max(self.ray_pss_mb, total)
-            if tick % 5 == 0:
-                self.plasma_mb = max(self.plasma_mb, self._plasma())
+            try:
+                self._sample(tick)
+            except psutil.Error:  # a process ended while the tree was listed: next tick
+                pass
+            except Exception as err:  # noqa: BLE001 - reported, the test shows it
+                self.errors.append(repr(err))
             tick += 1
             self._stop.wait(0.2)
+
+    def _sample(self, tick: int) -> None:
+        total = 0.0
+        parts: dict[str, float] = {}
+        for proc in self.root.children(recursive=True):
+            try:
+                title = (proc.cmdline() or [""])[0]
+                if proc.name() == "java":
+                    continue
+                info = proc.memory_full_info()
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+            total += info.pss / 2**20
+            kind = ("trial" if title.startswith("ray::ImplicitFunc") else
+                    "cache" if "NodeCache" in title else (title.split() or ["?"])[0][-24:])
+            parts[kind] = parts.get(kind, 0.0) + info.pss / 2**20
+            if title.startswith("ray::ImplicitFunc"):
+                self.trial_uss[proc.pid] = max(self.trial_uss.get(proc.pid, 0.0),
+                                               info.uss / 2**20)
+            if "NodeCache" in title:
+                self.cache_pids.add(proc.pid)
+        if total > self.ray_pss_mb:
+            self.ray_pss_mb, self.peak_parts = total, parts
+        if tick % 5 == 0:
+            self.plasma_mb = max(self.plasma_mb, self._plasma())
 
     def __enter__(self) -> Sampler:
         self._thread.start()
@@ -132,6 +147,9 @@ def main(logs_dir: str, mb: float) -> None:
                          "trial_processes": len(sampler.trial_uss),
                          "cache_processes": len(sampler.cache_pids),
                          "ray_pss_peak_mb": sampler.ray_pss_mb, "fit_s": took,
+                         "sampler_errors": sampler.errors[:5],
+                         "ray_pss_peak_parts_mb": {k: round(v) for k, v in
+                                                   sampler.peak_parts.items()},
                          "caches_left": [a["name"] for a in ray.util.list_named_actors(True)
                                          if a["name"].startswith("zoo_tune_node_cache")]}
     finally:

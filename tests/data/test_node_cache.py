@@ -32,6 +32,7 @@ def test_four_concurrent_trials_read_one_copy_of_a_node_cached_table(tmp_path):
     runs = json.loads(out.stdout.strip().splitlines()[-1])
     base, big = runs["baseline"], runs["table"]
     for run in (base, big):
+        assert run["sampler_errors"] == []
         assert run["kind"] == "node_cache" and run["statuses"] == ["TERMINATED"]
         assert run["trials"] == 4 and run["trial_processes"] >= 4
         assert run["cache_processes"] == 1  # one cache for the one node
@@ -39,6 +40,11 @@ def test_four_concurrent_trials_read_one_copy_of_a_node_cached_table(tmp_path):
     assert big["table_mb"] == pytest.approx(TABLE_MB, rel=0.01)
     # The object store held the table once, not once per trial (4 x 160 MiB).
     assert 0.9 * TABLE_MB <= big["plasma_peak_mb"] <= 1.2 * TABLE_MB, big
+    # All of Ray's processes together (trials, the cache, Ray's services; not Spark's JVM)
+    # grew by less than 2 tables: the copy, and while it loads one chunk and one part in the
+    # cache (a copy per trial would be 4 tables).
+    added = big["ray_pss_peak_mb"] - base["ray_pss_peak_mb"]
+    assert added < 2 * TABLE_MB, (added, big["ray_pss_peak_parts_mb"])
     # Each trial's private memory grew by far less than the table: it maps the shared copy.
     grown = max(big["trial_uss_peak_mb"]) - max(base["trial_uss_peak_mb"])
     assert grown < 0.25 * TABLE_MB, (base["trial_uss_peak_mb"], big["trial_uss_peak_mb"])

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from zoo_tune import AutoEstimator, hp
-from zoo_tune.data import ParquetTarget, TableStream, load_staged, prepare_input, stage_data
+from zoo_tune.data import (
+    CachedTable,
+    ParquetTarget,
+    TableStream,
+    load_staged,
+    prepare_input,
+    stage_data,
+)
 from zoo_tune.data import _spark_frames as spark_frames
 from zoo_tune.data import _stream as stream_module
 from zoo_tune.metrics import BUILTIN_METRICS, resolve_metric
@@ -99,6 +106,35 @@ def test_every_row_once_per_epoch_in_a_new_order(spark, tmp_path, small_groups):
     assert np.array_equal(_ids(stream.batches(256, shuffle=False)), xs[0][:, 0].astype(int))
 
 
+def _chunked(table, k=3):
+    """The table as a node cache holds it: ``k`` chunks of whole rows, features first."""
+    xs, ys = table.read_all()
+    return CachedTable(table, [list(c) for c in zip(*(np.array_split(a, k) for a in xs + ys))],
+                       seed=11)
+
+
+def test_a_chunked_cached_table_shuffles_all_rows_each_epoch(spark, tmp_path, small_groups):
+    chunked = _chunked(_staged_table(spark, tmp_path))
+    assert chunked.rows == ROWS and len(chunked.chunks) == 3
+    orders = []
+    for epoch in (1, 2):
+        chunked.set_epoch(epoch)
+        batches = list(chunked.batches(64, shuffle=True))
+        assert [len(ys[0]) for _, ys in batches[:-1]] == [64] * (len(batches) - 1)
+        ids = _ids(batches)
+        assert sorted(ids.tolist()) == list(range(ROWS))
+        for xs, ys in batches:  # features and labels of one row stay together
+            assert np.array_equal(ys[0], (np.sin(xs[0][:, 0].astype(np.float64) * 0.37) > 0))
+        # One permutation of all rows: a batch draws from every chunk, not from one.
+        spans = [len(set(np.searchsorted(chunked.starts, _ids([b]), side="right")))
+                 for b in batches[:-1]]
+        assert min(spans) == 3
+        orders.append(ids)
+    assert not np.array_equal(orders[0], orders[1])
+    xs, _ = chunked.table.read_all()
+    assert np.array_equal(_ids(chunked.batches(256, shuffle=False)), xs[0][:, 0].astype(int))
+
+
 def test_read_ahead_is_bounded(spark, tmp_path, small_groups, monkeypatch):
     """At most READ_AHEAD parts are read beyond the one being cut into batches."""
     table = prepare_input(_staged_table(spark, tmp_path), node_cache_mb=0)
@@ -147,11 +183,12 @@ def _torch_model(kind):
     return make
 
 
-def _both(table):
-    """A stream of the table and its in-memory arrays (as ``materialize`` gives them)."""
+def _sources(table):
+    """The table streamed, chunked as a node cache holds it, and as in-memory arrays (as
+    ``materialize`` gives each)."""
     stream = TableStream(prepare_input(table, node_cache_mb=0), seed=3)
     xs, ys = table.read_all()
-    return stream, (xs, ys, False, False)
+    return [stream, _chunked(table)], (xs, ys, False, False)
 
 
 @pytest.mark.parametrize("kind,label,metrics,loss", [
@@ -163,15 +200,15 @@ def test_torch_metrics_on_a_stream_equal_the_in_memory_path(spark, tmp_path, sma
     from zoo_tune.estimator._torch import TorchBackend
 
     table = _staged_table(spark, tmp_path, label)
-    stream, arrays = _both(table)
+    sources, arrays = _sources(table)
     backend = TorchBackend(_torch_model(kind), "SGD", loss)
     config = {"batch_size": 100}
     state = backend.build(config)
     for name in metrics:
         spec = resolve_metric(name)
         in_memory = backend.evaluate(state, arrays, config, spec)
-        streamed = backend.evaluate(state, stream, config, spec)
-        assert streamed == in_memory, name  # the same rows in the same batches: exact
+        for source in sources:  # the same rows in the same batches: exact
+            assert backend.evaluate(state, source, config, spec) == in_memory, name
         assert np.isfinite(in_memory), name
     assert set(metrics) - {"loss", "mean_loss"} <= set(BUILTIN_METRICS)
 
@@ -203,15 +240,16 @@ def test_keras_metrics_on_a_stream_equal_the_in_memory_path(spark, tmp_path, sma
     from zoo_tune.estimator._keras import KerasBackend
 
     table = _staged_table(spark, tmp_path, label)
-    stream, arrays = _both(table)
+    sources, arrays = _sources(table)
     backend = KerasBackend(_keras_model(kind))
     config = {"batch_size": 100}
     model = backend.build(config)
     for name in metrics:
         spec = resolve_metric(name)
         in_memory = backend.evaluate(model, arrays, config, spec)
-        streamed = backend.evaluate(model, stream, config, spec)
-        assert streamed == pytest.approx(in_memory, rel=1e-6, abs=1e-9), name
+        for source in sources:
+            value = backend.evaluate(model, source, config, spec)
+            assert value == pytest.approx(in_memory, rel=1e-6, abs=1e-9), name
         assert np.isfinite(in_memory), name
 
 

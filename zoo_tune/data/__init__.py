@@ -19,6 +19,8 @@ Example:
 """
 
 from zoo_tune.data._arrow import ParquetInput, ParquetTarget, RayBlocksInput, TableInput
+from zoo_tune.data._batched import Batched
+from zoo_tune.data._cached_table import CachedTable
 from zoo_tune.data._frames import load_frames
 from zoo_tune.data._inputs import (
     DEFAULT_NODE_CACHE_MB,
@@ -33,7 +35,7 @@ from zoo_tune.data._inputs import (
     split_arrays,
 )
 from zoo_tune.data._layout import DEFAULT_DRIVER_BUDGET_MB, FrameInput, is_frame
-from zoo_tune.data._node_cache import cached_arrays, release_node_caches
+from zoo_tune.data._node_cache import cached_table, release_node_caches
 from zoo_tune.data._staging import StagedData, check_mib, load_staged, stage_data
 from zoo_tune.data._stream import TableStream
 
@@ -41,6 +43,8 @@ __all__ = [
     "DEFAULT_DRIVER_BUDGET_MB",
     "DEFAULT_NODE_CACHE_MB",
     "ArrayInput",
+    "Batched",
+    "CachedTable",
     "CreatorInput",
     "FrameInput",
     "LocalArrays",
@@ -50,7 +54,7 @@ __all__ = [
     "StagedData",
     "TableInput",
     "TableStream",
-    "cached_arrays",
+    "cached_table",
     "check_mib",
     "release_node_caches",
     "TrialInput",

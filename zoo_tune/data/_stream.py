@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from zoo_tune.data._arrow import TableInput
+from zoo_tune.data._batched import Batch, Batched, cut_batches
 
 #: Parts read ahead of the one a trial is cutting into batches.
 READ_AHEAD = 1
@@ -82,38 +83,22 @@ class _ReadAhead:
         self._thread.join(timeout=30)
 
 
-class TableStream:
-    """Batches of a :class:`~zoo_tune.data.TableInput`, read part by part.
+class TableStream(Batched):
+    """Batches of a :class:`~zoo_tune.data.TableInput`, read part by part each pass.
 
     Args:
         table: The table (``placement == "stream"``).
         seed: This trial's seed; with the epoch (:meth:`set_epoch`) it draws the order.
-
-    Attributes:
-        rows: Rows in the table.
-        multi_x, multi_y: Several model inputs / outputs.
     """
 
     def __init__(self, table: TableInput, seed: int) -> None:
-        self.table, self.seed = table, seed
+        super().__init__(table, seed)
         self._parts = table.parts()
         self.rows = sum(table.part_rows(p) for p in self._parts)
-        self.multi_x, self.multi_y = table.multi_x, table.multi_y
-        self.n_x = len(table.layout.features)
-        self.epoch = 1
 
-    def set_epoch(self, epoch: int) -> None:
-        """Draw the next shuffled pass's order from ``epoch`` (like torch's
-        ``DistributedSampler.set_epoch``)."""
-        self.epoch = epoch
-
-    def batches(self, batch_size: int, shuffle: bool) -> Iterator[tuple[list[np.ndarray],
-                                                                      list[np.ndarray]]]:
-        """``(xs, ys)`` numpy batches of ``batch_size`` rows (the last one may be short).
-
-        Shuffled: parts in :func:`epoch_order`, rows permuted inside each part. Otherwise
-        the table's order, which is the in-memory arrays' order.
-        """
+    def batches(self, batch_size: int, shuffle: bool) -> Iterator[Batch]:
+        """Shuffled: parts in :func:`epoch_order`, rows permuted inside each part (see
+        :func:`~zoo_tune.data._batched.cut_batches`). Otherwise the table's order."""
         if shuffle:
             order = epoch_order(len(self._parts), self.seed, self.epoch)
             parts = [self._parts[i] for i in order]
@@ -122,56 +107,6 @@ class TableStream:
             parts, rng = list(self._parts), None
         reader = _ReadAhead(self.table, parts, READ_AHEAD)
         try:
-            rest: list[np.ndarray] | None = None
-            for blocks in reader:
-                n = len(blocks[0])
-                if n == 0:
-                    continue
-                if rng is not None:  # in place: the read-ahead's list lets go of the read
-                    perm = rng.permutation(n)
-                    blocks[:] = [b[perm] for b in blocks]
-                start = 0
-                if rest is not None:  # fill the straddling batch from this part
-                    need = batch_size - len(rest[0])
-                    blocks_head = [b[:need] for b in blocks]
-                    rest = [np.concatenate([r, h]) for r, h in zip(rest, blocks_head)]
-                    start = min(need, n)
-                    if len(rest[0]) < batch_size:
-                        continue
-                    yield rest[:self.n_x], rest[self.n_x:]
-                    rest = None
-                while start + batch_size <= n:
-                    batch = [b[start:start + batch_size] for b in blocks]
-                    yield batch[:self.n_x], batch[self.n_x:]
-                    start += batch_size
-                if start < n:  # a copy: the part itself is not kept for a few rows
-                    rest = [b[start:].copy() for b in blocks]
-                del blocks
-            if rest is not None:
-                yield rest[:self.n_x], rest[self.n_x:]
+            yield from cut_batches(reader, batch_size, self.n_x, rng)
         finally:
             reader.close()
-
-    def tf_dataset(self, batch_size: int, shuffle: bool) -> Any:
-        """The same batches as a ``tf.data.Dataset`` of ``(x, y)`` (tuples for several
-        inputs / outputs), for Keras' ``fit`` / ``evaluate``."""
-        import tensorflow as tf
-
-        def spec(k: int) -> Any:
-            col, width = self.table.layout.columns[k], self.table.widths[k]
-            shape = (None,) if width is None else (None, width)
-            return tf.TensorSpec(shape, tf.as_dtype(np.dtype(col.dtype)))
-
-        xs_spec = tuple(spec(k) for k in range(self.n_x))
-        ys_spec = tuple(spec(k) for k in range(self.n_x, len(self.table.layout.columns)))
-
-        def pick(arrays: list[np.ndarray], multi: bool) -> Any:
-            return tuple(arrays) if multi else arrays[0]
-
-        def generate() -> Iterator[Any]:
-            for xs, ys in self.batches(batch_size, shuffle):
-                yield pick(xs, self.multi_x), pick(ys, self.multi_y)
-
-        signature = (xs_spec if self.multi_x else xs_spec[0],
-                     ys_spec if self.multi_y else ys_spec[0])
-        return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(1)

@@ -50,17 +50,21 @@ def batch_size_of(config: dict[str, Any]) -> int:
 
 def materialize(trial_input: TrialInput, config: dict[str, Any], seed: int = 0) -> Any:
     """What a backend trains on: arrays ``(xs, ys, multi_x, multi_y)`` from the object store
-    (numpy inputs, node-cached tables), a :class:`~zoo_tune.data.TableStream` (streamed
-    tables; ``seed`` draws its shuffled orders), or the creator's batches."""
+    (numpy inputs, node-cached tables of one chunk), a :class:`~zoo_tune.data.Batched`
+    (streamed tables, node-cached ones of several chunks; ``seed`` draws their shuffled
+    orders), or the creator's batches."""
     if isinstance(trial_input, TableInput) and trial_input.placement == "stream":
         from zoo_tune.data import TableStream
 
         return TableStream(trial_input, seed)
     if isinstance(trial_input, TableInput):
-        from zoo_tune.data import cached_arrays
+        from zoo_tune.data import cached_table
 
-        xs, ys = cached_arrays(trial_input)
-        return xs, ys, trial_input.multi_x, trial_input.multi_y
+        cached = cached_table(trial_input, seed)
+        if isinstance(cached, tuple):  # one chunk: the arrays themselves
+            xs, ys = cached
+            return xs, ys, trial_input.multi_x, trial_input.multi_y
+        return cached
     if isinstance(trial_input, ArrayInput):
         xs, ys = trial_input.arrays()
         return xs, ys, trial_input.multi_x, trial_input.multi_y
@@ -72,14 +76,15 @@ def rows_of(data: Any) -> int | None:
     """Rows :func:`materialize`'s result holds, ``None`` for a creator's batches."""
     if is_arrays(data):
         return len(data[0][0])
-    return getattr(data, "rows", None) if is_stream(data) else None
+    return getattr(data, "rows", None) if is_batched(data) else None
 
 
-def is_stream(data: Any) -> bool:
-    """Whether :func:`materialize` returned a streamed table."""
-    from zoo_tune.data import TableStream
+def is_batched(data: Any) -> bool:
+    """Whether :func:`materialize` returned batches cut from parts: a streamed table or a
+    node-cached table of several chunks (:class:`~zoo_tune.data._batched.Batched`)."""
+    from zoo_tune.data import Batched
 
-    return isinstance(data, TableStream)
+    return isinstance(data, Batched)
 
 
 def is_arrays(data: Any) -> bool:

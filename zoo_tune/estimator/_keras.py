@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from zoo_tune.errors import InvalidInputError, InvalidTypeError
-from zoo_tune.estimator._backend import batch_size_of, is_arrays, is_stream, metric_value
+from zoo_tune.estimator._backend import batch_size_of, is_arrays, is_batched, metric_value
 from zoo_tune.metrics import MetricSpec
 
 _WEIGHTS = "weights.npz"
@@ -105,7 +105,7 @@ class KerasBackend:
         return self._model(config)
 
     def train_epoch(self, model: Any, data: Any, config: dict[str, Any]) -> None:
-        if is_stream(data):
+        if is_batched(data):
             model.fit(data.tf_dataset(batch_size_of(config), shuffle=True), epochs=1,
                       verbose=0)
         elif is_arrays(data):
@@ -117,8 +117,8 @@ class KerasBackend:
 
     def evaluate(self, model: Any, data: Any, config: dict[str, Any], metric: MetricSpec) -> float:
         batch = max(batch_size_of(config), 256)
-        if is_stream(data):
-            return self._evaluate_stream(model, data, batch, metric)
+        if is_batched(data):
+            return self._evaluate_batched(model, data, batch, metric)
         if metric.fn is None:
             if is_arrays(data):
                 xs, ys, multi_x, multi_y = data
@@ -142,9 +142,10 @@ class KerasBackend:
                             [np.concatenate(c) for c in zip(*outs)])
 
     @staticmethod
-    def _evaluate_stream(model: Any, stream: Any, batch: int, metric: MetricSpec) -> float:
-        """The metric on a streamed table, in its own order and the in-memory path's
-        batches: compiled metrics through ``evaluate``, zoo_tune's from every prediction."""
+    def _evaluate_batched(model: Any, stream: Any, batch: int, metric: MetricSpec) -> float:
+        """The metric on a streamed or chunked table, in its own order and the in-memory
+        path's batches: compiled metrics through ``evaluate``, zoo_tune's from every
+        prediction."""
         if metric.fn is None:
             out = model.evaluate(stream.tf_dataset(batch, shuffle=False), verbose=0,
                                  return_dict=True)

@@ -15,7 +15,7 @@ from zoo_tune.errors import InvalidInputError, InvalidTypeError, did_you_mean
 from zoo_tune.estimator._backend import (
     batch_size_of,
     is_arrays,
-    is_stream,
+    is_batched,
     metric_value,
     slices,
 )
@@ -177,7 +177,7 @@ class TorchBackend:
     def _batches(self, state: TorchState, data: Any, batch_size: int, shuffle: bool) -> Any:
         import torch
 
-        if is_stream(data):  # numpy batches of a streamed table, as tensors without a copy
+        if is_batched(data):  # numpy batches of a streamed or chunked table, as tensors
             for xs, ys in data.batches(batch_size, shuffle):
                 yield _to_tensors(xs), _to_tensors(ys)
             return

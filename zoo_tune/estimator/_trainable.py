@@ -17,7 +17,7 @@ from typing import Any
 
 from zoo_tune.data import CreatorInput, TrialInput
 from zoo_tune.errors import UserCodeError
-from zoo_tune.estimator._backend import Backend, is_stream, materialize, rows_of
+from zoo_tune.estimator._backend import Backend, is_batched, materialize, rows_of
 from zoo_tune.estimator._checkpoints import (
     CHECKPOINT_PREFIX,
     Kept,
@@ -132,7 +132,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
             tune.report({metric.name: value, EPOCH_KEY: start, "training_iteration": start})
             return
     for epoch in range(start + 1, plan.epochs + 1):
-        if is_stream(train):
+        if is_batched(train):
             train.set_epoch(epoch)
         began = time.perf_counter()
         with user("training step (forward pass, loss or optimizer)"):
