@@ -141,6 +141,10 @@ SPARK_COMMANDS = {
     "startup": ["startup.py", "--smoke", "--modes", "local-cluster"],
     "spark_peers:zoo_tune": ["spark_peers.py", "--smoke", "--contenders", "zoo_tune"],
     "spark_peers:hyperopt_queue": ["spark_peers.py", "--smoke", "--contenders", "hyperopt_queue"],
+    # Petastorm lives outside the venv (scripts/petastorm-site.sh) and Ray Data's start-up
+    # is the slowest part: the smoke runs the in-memory reference and zoo_tune's two paths.
+    "big_data": ["big_data.py", "--smoke", "--contenders", "numpy", "zoo_tune_stream",
+                 "zoo_tune_cache"],
 }
 SPARK_TIMEOUT_S = 420
 
@@ -208,3 +212,26 @@ def test_chaos(tmp_path):
     assert faulty["faults"]["kill"] == 1 and faulty["retries"] == 1, faulty
     assert result["summary"]["all_complete"] is True, result["summary"]
     assert result["summary"]["processes_left"] == [], result["summary"]
+
+
+def test_big_data(spark_outputs):
+    result = _result({"big_data": spark_outputs["big_data"]}, "big_data")
+    rows = result["results"]
+    assert set(rows) == {"numpy", "zoo_tune_stream"}
+    for name, row in rows.items():
+        assert "error" not in row, (name, row.get("error"))
+        _positive(row["rows_per_s"], row["peak_total_pss_mb"])
+    stream = rows["zoo_tune_stream"]
+    assert stream["data_kind"] == "stream" and stream["trials"] == 1
+    assert stream["rows"] == rows["numpy"]["rows"]
+    assert stream["x_numpy"] == pytest.approx(stream["rows_per_s"] / rows["numpy"]["rows_per_s"])
+    _positive(*stream["trial_peak_rss_mb"])
+    memory = result["memory"]
+    assert memory["cache_data_kind"] == "node_cache" and "error" not in memory
+    assert [run["data_kind"] for run in memory["runs"]] == ["node_cache", "node_cache"]
+    assert memory["table_mb"] > memory["baseline_mb"]
+    for key in ("cache_added_mb", "cache_added_x_table", "cache_added_without_jvm_mb"):
+        assert isinstance(memory[key], float)
+    summary = result["summary"]
+    assert summary["stream_data_kind"] == "stream"
+    assert isinstance(summary["stream_x_numpy_goal_met"], bool)

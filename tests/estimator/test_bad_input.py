@@ -78,6 +78,9 @@ def test_unknown_loss_name_lists_losses(tmp_path):
          "must not set 'metric'"),
         ({"metric_threshold": "high"}, InvalidTypeError, "metric_threshold"),
         ({"feature_cols": ["a"]}, InvalidInputError, "DataFrame"),
+        ({"node_cache_mb": -1}, InvalidInputError, r"`node_cache_mb` must be a number of MiB"),
+        ({"node_cache_mb": "2g"}, InvalidTypeError, r"`node_cache_mb`.*'2g'"),
+        ({"node_cache_mb": float("nan")}, InvalidInputError, "node_cache_mb"),
     ],
 )
 def test_fit_rejects_bad_input_before_trials(tmp_path, kwargs, error, pattern):

@@ -42,10 +42,6 @@ def arrow_blocks(batch: Any, layout: FrameLayout, widths: Sequence[int | None]) 
     return blocks
 
 
-#: Where a trial reads a table from (``TableInput.placement``).
-PLACEMENTS = ("node_cache", "stream")
-
-
 def blocks_of_table(table: Any, layout: FrameLayout,
                     widths: Sequence[int | None]) -> list[np.ndarray]:
     """A ``pyarrow.Table`` (one row group or block) as one numpy block per input/output."""
