@@ -146,7 +146,7 @@ SPARK_COMMANDS = {
     "big_data": ["big_data.py", "--smoke", "--contenders", "numpy", "zoo_tune_stream",
                  "zoo_tune_cache"],
 }
-SPARK_TIMEOUT_S = 420
+SPARK_TIMEOUT_S = 600
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +160,7 @@ def spark_outputs(tmp_path_factory):
                        {"PYSPARK_PYTHON": sys.executable}, SPARK_TIMEOUT_S)
 
 
+@pytest.mark.timeout(SPARK_TIMEOUT_S + 120)  # the first test to ask runs the fixture
 def test_startup(spark_outputs):
     result = _result(spark_outputs, "startup")
     (row,) = result["results"]
@@ -178,6 +179,7 @@ def test_startup(spark_outputs):
     assert row["startup_s_runs"] == [row["startup_s"]]
 
 
+@pytest.mark.timeout(SPARK_TIMEOUT_S + 120)
 @pytest.mark.parametrize("contender", ["zoo_tune", "hyperopt_queue"])
 def test_spark_peers(spark_outputs, contender):
     result = _result({"spark_peers": spark_outputs[f"spark_peers:{contender}"]}, "spark_peers")
@@ -214,6 +216,7 @@ def test_chaos(tmp_path):
     assert result["summary"]["processes_left"] == [], result["summary"]
 
 
+@pytest.mark.timeout(SPARK_TIMEOUT_S + 120)
 def test_big_data(spark_outputs):
     result = _result({"big_data": spark_outputs["big_data"]}, "big_data")
     rows = result["results"]
