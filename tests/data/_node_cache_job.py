@@ -53,13 +53,21 @@ class Sampler:
         self.ray_pss_mb = 0.0
         self.peak_parts: dict[str, float] = {}
         self.errors: list[str] = []
+        self.plasma_misses = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _plasma(self) -> float:
+        import ray
         from ray._private.internal_api import memory_summary  # Ray's store stats
 
-        found = re.search(r"Plasma memory usage (\d+) MiB", memory_summary(stats_only=True))
+        try:  # this job's Ray by address: the test session may run another on this machine
+            summary = memory_summary(address=ray.get_runtime_context().gcs_address,
+                                     stats_only=True)
+        except Exception:  # noqa: BLE001 - a busy raylet: the next query counts
+            self.plasma_misses += 1
+            return 0.0
+        found = re.search(r"Plasma memory usage (\d+) MiB", summary)
         return float(found.group(1)) if found else 0.0
 
     def _loop(self) -> None:
@@ -108,6 +116,19 @@ class Sampler:
         self._thread.join()
 
 
+def _caches_left(timeout_s: float = 20.0) -> list[str]:
+    """Node cache actors still listed (``ray.kill`` is asynchronous: waits for them)."""
+    import ray
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = [a["name"] for a in ray.util.list_named_actors(True)
+                if a["name"].startswith("zoo_tune_node_cache")]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
+
+
 def main(logs_dir: str, mb: float) -> None:
     from pyspark.sql import SparkSession
 
@@ -134,7 +155,6 @@ def main(logs_dir: str, mb: float) -> None:
                         search_space={"lr": hp.grid_search([0.01, 0.02, 0.03, 0.04]),
                                       "batch_size": 4096})
                 took = time.monotonic() - began
-            import ray
 
             with open(os.path.join(logs_dir, name, "zoo_tune_experiment.json")) as f:
                 meta = json.load(f)
@@ -150,8 +170,8 @@ def main(logs_dir: str, mb: float) -> None:
                          "sampler_errors": sampler.errors[:5],
                          "ray_pss_peak_parts_mb": {k: round(v) for k, v in
                                                    sampler.peak_parts.items()},
-                         "caches_left": [a["name"] for a in ray.util.list_named_actors(True)
-                                         if a["name"].startswith("zoo_tune_node_cache")]}
+                         "plasma_misses": sampler.plasma_misses,
+                         "caches_left": _caches_left()}
     finally:
         stop_context()
         spark.stop()
