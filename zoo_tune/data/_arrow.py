@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -119,6 +119,7 @@ class ParquetPart:
     file: str
     index: int
     rows: int
+    meta: Any = field(default=None, compare=False, repr=False)  # the file's footer, read once
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ class ParquetInput(TableInput):
         for name in self.files():
             with fs.open_input_file(name) as f:
                 meta = pq.ParquetFile(f).metadata
-            out += [ParquetPart(name, i, meta.row_group(i).num_rows)
+            out += [ParquetPart(name, i, meta.row_group(i).num_rows, meta)
                     for i in range(meta.num_row_groups)]
         return out
 
@@ -170,7 +171,7 @@ class ParquetInput(TableInput):
         import pyarrow.parquet as pq
 
         with self._fs().open_input_file(part.file) as f:
-            table = pq.ParquetFile(f).read_row_group(part.index)
+            table = pq.ParquetFile(f, metadata=part.meta).read_row_group(part.index)
         return blocks_of_table(table, self.layout, self.widths)
 
     @property
