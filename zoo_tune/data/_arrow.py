@@ -175,8 +175,8 @@ class ParquetInput(TableInput):
 
         with self._fs().open_input_file(part.file) as f:
             # Column chunks read through a small buffer, one after another on this thread:
-            # Arrow's defaults (the row group pre-buffered whole, a thread per column) held
-            # about twice as much beside the decoded row group (measured in bench/README.md).
+            # with Arrow's defaults (the row group pre-buffered whole, a thread per column) the
+            # pool peaked at ~4x the decoded row group (65 MiB for 17; bench/README.md).
             file = pq.ParquetFile(f, metadata=part.meta, pre_buffer=False,
                                   buffer_size=READ_BUFFER_BYTES)
             table = file.read_row_group(part.index, use_threads=False)
