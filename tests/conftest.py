@@ -7,6 +7,8 @@ import os
 import numpy as np
 import pytest
 
+from tests import _groups, _timing
+
 # TensorFlow first, then triton (which torch._dynamo imports when a process builds its first
 # torch optimizer) segfaults in triton's native module with torch 2.13 + tensorflow-cpu from
 # PyPI; the other order works. The test process runs both: import torch's side first.
@@ -80,8 +82,12 @@ def hdfs_cluster(tmp_path_factory):
 
 
 # --- CI diagnostics: the lowest free disk space seen, and what is left running at the end ---
-# (a run once ended with the NameNode in safe mode because the disk filled up).
+# (a run once ended with the NameNode in safe mode because the disk filled up). Under
+# pytest-xdist these hooks run in the controller, which sees every worker's tests start and end;
+# each worker sends the threads it has left at its end.
 _DISK: dict = {"min_free": None, "when": ""}
+_RUNNING: dict[str, str] = {}  # group -> the test it runs now
+_WORKER_THREADS: dict[str, list] = {}
 
 
 def _free_disk(config) -> int:
@@ -102,27 +108,65 @@ def _sample_disk(config, stop) -> None:
         except Exception:  # noqa: BLE001 - diagnostics only
             continue
         if _DISK["min_free"] is None or free < _DISK["min_free"]:
-            _DISK["min_free"], _DISK["when"] = free, os.environ.get("PYTEST_CURRENT_TEST", "")
+            _DISK["min_free"] = free
+            _DISK["when"] = ", ".join(sorted(_RUNNING.values()))
+
+
+def _threads_alive() -> list[str]:
+    import threading
+
+    return sorted(t.name for t in threading.enumerate()
+                  if t is not threading.current_thread()
+                  and t.name != "zt-disk-sampler" and not t.name.startswith("execnet"))
 
 
 def pytest_configure(config):
     import threading
 
+    _timing.session_started()
     stop = threading.Event()
     config._zt_disk_stop = stop
-    threading.Thread(target=_sample_disk, args=(config, stop), name="zt-disk-sampler",
-                     daemon=True).start()
+    if not hasattr(config, "workerinput"):  # the controller (or the only process) samples
+        threading.Thread(target=_sample_disk, args=(config, stop), name="zt-disk-sampler",
+                         daemon=True).start()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):  # scripts/test.sh: two groups side by side
+    return _groups.make_scheduler(config, log)
+
+
+def pytest_runtest_logstart(nodeid, location):
+    _RUNNING[_groups.group_of(nodeid)] = nodeid  # one worker per group
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    if _RUNNING.get(_groups.group_of(nodeid)) == nodeid:
+        del _RUNNING[_groups.group_of(nodeid)]
+
+
+def pytest_runtest_logreport(report):
+    _timing.record(report)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workeroutput"):  # an xdist worker: tell the controller
+        session.config.workeroutput["zt_threads"] = _threads_alive()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):  # pytest-xdist, in the controller
+    _WORKER_THREADS[node.gateway.id] = node.workeroutput.get("zt_threads", [])
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    import threading
-
     config._zt_disk_stop.set()
     free = _free_disk(config)
     low = _DISK["min_free"]
-    terminalreporter.write_line(
-        f"disk: {free / 1e9:.1f} GB free at the end; lowest "
-        f"{(low if low is not None else free) / 1e9:.1f} GB ({_DISK['when'] or '-'})")
-    alive = sorted(t.name for t in threading.enumerate()
-                   if t is not threading.current_thread() and t.name != "zt-disk-sampler")
-    terminalreporter.write_line(f"threads alive at the end: {alive}")
+    disk = (f"disk: {free / 1e9:.1f} GB free at the end, lowest "
+            f"{(low if low is not None else free) / 1e9:.1f} GB ({_DISK['when'] or '-'})")
+    alive = {"main": _threads_alive(), **_WORKER_THREADS}
+    left = {k: v for k, v in alive.items() if v}
+    _timing.write_report(terminalreporter.write_line,
+                         f"{disk}; threads alive at the end: {left or 'none'}")

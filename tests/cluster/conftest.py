@@ -106,3 +106,27 @@ def hdfs_env_archive(env_archive, hdfs_cluster):
             dst.write(chunk)
     yield hdfs_cluster[0] + path
     Client(hdfs_cluster[0]).delete(path)  # ~3 GB in the DataNode
+
+
+@pytest.fixture(scope="package")
+def hdfs_spark_jars(hdfs_cluster, tmp_path_factory):
+    """pyspark's own jars zipped (stored, jars are compressed already) and put on HDFS once,
+    for ``spark.yarn.archive``: what a YARN user sets so that spark-submit does not zip and
+    upload ``SPARK_HOME/jars`` (322 MB) for every application."""
+    import zipfile
+
+    import pyspark
+    from hdfs_native import Client
+
+    jars = Path(pyspark.__file__).parent / "jars"
+    local = tmp_path_factory.mktemp("spark_jars") / "spark-jars.zip"
+    with zipfile.ZipFile(local, "w", zipfile.ZIP_STORED) as zf:
+        for jar in sorted(jars.glob("*.jar")):
+            zf.write(jar, jar.name)  # Spark wants the jars at the archive's root
+    path = f"/envs/{local.name}"
+    with open(local, "rb") as src, Client(hdfs_cluster[0]).create(path) as dst:
+        while chunk := src.read(8 * 1024**2):
+            dst.write(chunk)
+    local.unlink()
+    yield hdfs_cluster[0] + path
+    Client(hdfs_cluster[0]).delete(path)

@@ -64,7 +64,8 @@ YARN_CLIENT = TRIAL_RECORDS + """
 record_dir, archive, logs_dir = sys.argv[1], sys.argv[2], sys.argv[3]
 os.environ["HADOOP_CONF_DIR"] = sys.argv[4]
 ctx = init_context(cluster_mode="yarn-client", num_nodes=2, cores=1, archive=archive,
-                   executor_memory="512m", memory=1024**3, object_store_memory=256 * 1024**2)
+                   executor_memory="512m", memory=1024**3, object_store_memory=256 * 1024**2,
+                   spark_conf={"spark.yarn.archive": sys.argv[5]})
 app_id = ctx.spark.sparkContext.applicationId
 est = AutoEstimator.from_torch(model_creator=model_creator, optimizer="Adam",
                                loss="CrossEntropyLoss", logs_dir=logs_dir, name="on_yarn",
@@ -111,7 +112,8 @@ def _records(record_dir) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(record_dir.glob("trial_*.json"))]
 
 
-def test_yarn_client_trials_run_in_yarn_containers(yarn_cluster, hdfs_env_archive, tmp_path):
+def test_yarn_client_trials_run_in_yarn_containers(yarn_cluster, hdfs_env_archive,
+                                                   hdfs_spark_jars, tmp_path):
     conf, rest, run = yarn_cluster
     records = tmp_path / "records"
     records.mkdir()
@@ -119,7 +121,7 @@ def test_yarn_client_trials_run_in_yarn_containers(yarn_cluster, hdfs_env_archiv
                               daemon=True)
     killer.start()
     out = run_script(YARN_CLIENT, tmp_path, str(records), hdfs_env_archive,
-                     str(tmp_path / "logs"), conf, timeout=600)
+                     str(tmp_path / "logs"), conf, hdfs_spark_jars, timeout=600)
     killer.join(timeout=5)
     print("yarn-client start-up", round(out["startup_s"], 1), out["timings"],
           "killed:", KILLED)
@@ -176,14 +178,18 @@ def _zoo_tune_results(uri: str) -> list[dict]:
 
 
 def test_yarn_cluster_submit_of_the_example(yarn_cluster, hdfs_env_archive, hdfs_cluster,
-                                           tmp_path):
+                                           hdfs_spark_jars, tmp_path):
     conf, rest, run = yarn_cluster
     logs = f"{hdfs_cluster[0]}/user/zt/yarn_cluster_{os.getpid()}"
     app_id, err = _submit(["--archive", hdfs_env_archive, *SIZES,
+                           "--conf", f"spark.yarn.archive={hdfs_spark_jars}",
                            str(ROOT / "examples" / "spark_submit_tune.py"), "--trials", "2",
                            "--epochs", "2", "--logs-dir", logs], conf, tmp_path)
     # The archive on HDFS (the staging dir's file system) is localized from there, not copied.
     assert re.search(rf"Not copying {re.escape(hdfs_env_archive)}", err), err[-4000:]
+    # So are Spark's own jars, from spark.yarn.archive: no per-application zip and upload.
+    assert re.search(rf"Not copying {re.escape(hdfs_spark_jars)}", err), err[-4000:]
+    assert "__spark_libs__" not in err, err[-4000:]
     app = _app(rest, app_id)
     assert (app["state"], app["finalStatus"]) == ("FINISHED", "SUCCEEDED"), app
     # The driver ran in the application master's container and saw both Ray worker nodes.
@@ -213,7 +219,7 @@ def load_data():
 
 
 def test_yarn_cluster_yaml_job_with_no_driver_script(yarn_cluster, hdfs_env_archive, hdfs_cluster,
-                                                     tmp_path):
+                                                     hdfs_spark_jars, tmp_path):
     conf, rest, run = yarn_cluster
     logs = f"{hdfs_cluster[0]}/user/zt/yarn_yaml_{os.getpid()}"
     (tmp_path / "tune_lib.py").write_text(JOB_LIB)
@@ -232,7 +238,8 @@ def test_yarn_cluster_yaml_job_with_no_driver_script(yarn_cluster, hdfs_env_arch
           epochs: 2
           metric: accuracy
     """))
-    app_id, _ = _submit(["--archive", hdfs_env_archive, *SIZES, "--py-files",
+    app_id, _ = _submit(["--archive", hdfs_env_archive, *SIZES,
+                         "--conf", f"spark.yarn.archive={hdfs_spark_jars}", "--py-files",
                          str(tmp_path / "tune_lib.py"), "--job", str(tmp_path / "job.yaml")],
                         conf, tmp_path)
     app = _app(rest, app_id)

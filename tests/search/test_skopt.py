@@ -112,7 +112,8 @@ def test_each_domain_kind_becomes_the_matching_skopt_dimension():
 @pytest.mark.parametrize("domain", [
     hp.qrandint(0, 10, 5), hp.qrandint(1, 3), hp.randint(2, 5), hp.quniform(0, 1, 0.25),
     hp.qloguniform(1, 3, 0.5), tune.qrandint(1, 10, 3), tune.qrandint(2, 6), tune.randint(-3, 0),
-], ids=repr)
+], ids=lambda d: repr(d) if "object at 0x" not in repr(d) else  # the same ids in every process
+   f"tune.{type(d).__name__}({d.lower}, {d.upper}, {getattr(d.sampler, 'q', 1)})")
 def test_grid_values_are_exactly_those_ray_samples(domain):
     ray_domain = domain.to_ray() if isinstance(domain, hp.Param) else domain
     (dim,), _ = _convert_space({"p": ray_domain})
