@@ -1,4 +1,4 @@
-"""Two groups of tests over disjoint services, run side by side by ``scripts/test.sh``.
+"""Two groups of tests, each with its own services, run side by side by ``scripts/test.sh``.
 
 ``pytest -n 2 --dist loadscope`` (pytest-xdist) with :func:`make_scheduler` gives each group to
 one worker, which runs its tests in file order: the split is fixed, not left to timing, so every
@@ -7,8 +7,8 @@ run is the same. (xdist's own ``loadgroup`` marks do nothing under pytest 9.2: i
 not depend on that.)
 
 * ``clusters``: the tests that start Spark clusters, YARN and the archive (``tests/cluster/``,
-  the Spark benchmark smokes). Most of their time is spent waiting: JVMs starting, YARN
-  localizing the archive, Ray on Spark bringing up nodes.
+  the Spark benchmark smokes). Much of their time is waiting (JVMs starting, YARN localizing
+  the archive, Ray on Spark bringing up nodes), which the other group's CPU work fills.
 * ``local``: everything else: the session's local Ray (``ray_local``), the local Spark session
   of the DataFrame tests, the HDFS of the storage and fault tests, MLflow.
 
