@@ -15,7 +15,6 @@ import time
 from collections import defaultdict
 
 _TESTS: dict[str, float] = defaultdict(float)
-_OUTCOMES: dict[str, str] = {}
 _START = {"t": time.monotonic()}
 
 
@@ -26,8 +25,6 @@ def session_started() -> None:
 def record(report) -> None:
     """Add one phase of one test (pytest's ``TestReport``)."""
     _TESTS[report.nodeid] += report.duration
-    if report.when == "call" or report.outcome != "passed":
-        _OUTCOMES[report.nodeid] = report.outcome
 
 
 def module_of(nodeid: str) -> str:
@@ -45,7 +42,6 @@ def summary(slowest: int = 20) -> dict:
         "total_s": round(time.monotonic() - _START["t"], 1),
         "install_s": float(install) if install else None,
         "tests": len(_TESTS),
-        "passed": sum(1 for o in _OUTCOMES.values() if o == "passed"),
         "modules": [{"module": m, "s": round(s, 1), "tests": n}
                     for m, (s, n) in sorted(modules.items(), key=lambda kv: -kv[1][0])],
         "slowest": [{"test": t, "s": round(s, 1)}

@@ -100,12 +100,20 @@ def hdfs_env_archive(env_archive, hdfs_cluster):
     (no per-job upload), as users are told to do."""
     from hdfs_native import Client
 
-    path = f"/envs/{Path(env_archive[0]).name}"
-    with open(env_archive[0], "rb") as src, Client(hdfs_cluster[0]).create(path) as dst:
-        while chunk := src.read(8 * 1024**2):
-            dst.write(chunk)
+    path = _put_on_hdfs(env_archive[0], hdfs_cluster[0])
     yield hdfs_cluster[0] + path
     Client(hdfs_cluster[0]).delete(path)  # ~3 GB in the DataNode
+
+
+def _put_on_hdfs(local, uri: str) -> str:
+    """Copy the file ``local`` to ``/envs/<its name>`` on the HDFS at ``uri``; that path."""
+    from hdfs_native import Client
+
+    path = f"/envs/{Path(local).name}"
+    with open(local, "rb") as src, Client(uri).create(path) as dst:
+        while chunk := src.read(8 * 1024**2):
+            dst.write(chunk)
+    return path
 
 
 @pytest.fixture(scope="package")
@@ -123,10 +131,7 @@ def hdfs_spark_jars(hdfs_cluster, tmp_path_factory):
     with zipfile.ZipFile(local, "w", zipfile.ZIP_STORED) as zf:
         for jar in sorted(jars.glob("*.jar")):
             zf.write(jar, jar.name)  # Spark wants the jars at the archive's root
-    path = f"/envs/{local.name}"
-    with open(local, "rb") as src, Client(hdfs_cluster[0]).create(path) as dst:
-        while chunk := src.read(8 * 1024**2):
-            dst.write(chunk)
+    path = _put_on_hdfs(local, hdfs_cluster[0])
     local.unlink()
     yield hdfs_cluster[0] + path
     Client(hdfs_cluster[0]).delete(path)
