@@ -16,6 +16,19 @@ Example job (``conf/digits_job.yaml``)::
       hidden: {grid_search: [32, 64]}
     fit: {epochs: 3, n_sampling: 2, metric: accuracy, scheduler: asha}
 
+``data`` (and ``validation_data``, optional) may instead read a Spark source, files or a
+catalog table (:mod:`zoo_tune._job_data`); the cluster mode must then give a SparkSession
+(a Spark mode or ``raydp``), and the columns go in the source, not in ``fit``::
+
+    data:
+      format: parquet                    # parquet | csv | orc | json; or `table: db.name`
+      path: hdfs://127.0.0.1:9000/data/digits.parquet
+      options: {mergeSchema: "true"}     # optional DataFrameReader options
+      feature_cols: [pixels]
+      label_cols: [label]
+    validation_data: {format: parquet, path: hdfs://127.0.0.1:9000/data/digits_val.parquet}
+    cluster: {cluster_mode: yarn-client, num_nodes: 2}
+
 A search-space value is a constant, or a one-key mapping from an ``hp`` function to its
 arguments: a list (positional; for ``choice`` and ``grid_search`` the list is the categories)
 or a mapping (keyword arguments).
@@ -32,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zoo_tune import hp
+from zoo_tune._job_data import SOURCE_KEYS, SparkSource, check_cluster_mode
 from zoo_tune.errors import InvalidInputError
 
 #: Top-level job keys -> what they hold.
@@ -40,7 +54,9 @@ JOB_KEYS: dict[str, str] = {
     "model": "module:attribute of the model creator config -> model",
     "optimizer": "torch: optimizer name or module:attribute creator",
     "loss": "torch: loss name or module:attribute creator",
-    "data": "module:attribute returning (train, validation) or train",
+    "data": "module:attribute returning (train, validation) or train, or a Spark source "
+            "{format, path, options} / {table}, with feature_cols and label_cols",
+    "validation_data": "Spark source like data (data must be one); columns default to data's",
     "logs_dir": "where results go (path or hdfs:// / s3:// URI)",
     "remote_dir": "storage instead of logs_dir",
     "name": "experiment folder name",
@@ -62,6 +78,8 @@ class Job:
     path: str
     spec: dict[str, Any]
     search_space: dict[str, Any]
+    data_source: SparkSource | None = None
+    validation_source: SparkSource | None = None
 
 
 class _Lines:
@@ -139,7 +157,8 @@ def load_job(path: str) -> Job:
 
     Raises:
         InvalidInputError: unreadable YAML, unknown or missing keys, bad hp arguments,
-            unknown fit arguments.
+            unknown fit arguments, a malformed Spark source in ``data`` / ``validation_data``
+            or one with a cluster mode that gives no SparkSession.
     """
     import yaml
 
@@ -180,11 +199,43 @@ def load_job(path: str) -> Job:
         raise _error(path, lines, ("search_space",), "must be a mapping of hyper-parameters")
     search_space = {k: _hp_value(path, lines, ("search_space", str(k)), v)
                     for k, v in space.items()}
-    return Job(path, spec, search_space)
+    return Job(path, spec, search_space, *_sources(path, lines, spec, fit))
+
+
+def _sources(path: str, lines: _Lines, spec: dict[str, Any],
+             fit: dict[str, Any]) -> tuple[SparkSource | None, SparkSource | None]:
+    """The Spark sources of ``data`` and ``validation_data`` (None, None: data is a function)."""
+    def error(keys: tuple[str, ...], message: str) -> InvalidInputError:
+        return _error(path, lines, keys, message)
+
+    data, val = spec["data"], spec.get("validation_data")
+    if not isinstance(data, dict):
+        if val is not None:
+            raise error(("validation_data",), "takes a Spark source, so 'data' must be one too; "
+                                              "a 'data' function returns (train, validation)")
+        return None, None
+    source = SparkSource.parse(data, "data", error=error)
+    if val is not None and not isinstance(val, dict):
+        raise error(("validation_data",), f"must be a Spark source like 'data' (keys "
+                                          f"{list(SOURCE_KEYS)}), got {val!r}")
+    val_source = None if val is None else SparkSource.parse(
+        val, "validation_data", columns_of=source, error=error)
+    for key in ("feature_cols", "label_cols"):
+        if key in fit:
+            raise error(("fit", key), f"goes in data.{key} (and validation_data.{key}) when "
+                                      f"data is a Spark source")
+    cluster = spec.get("cluster") or {}
+    if not isinstance(cluster, dict):
+        raise error(("cluster",), "must be a mapping of init_context arguments")
+    check_cluster_mode(cluster.get("cluster_mode"), error)
+    return source, val_source
 
 
 def run_job(job: Job) -> Any:
-    """Build the estimator a job describes, run ``fit`` and return the estimator."""
+    """Build the estimator a job describes, run ``fit`` and return the estimator.
+
+    A Spark source in ``data`` is read after ``init_context``, with its SparkSession.
+    """
     from zoo_tune import AutoEstimator, init_context, stop_context
 
     folder = os.path.dirname(os.path.abspath(job.path))
@@ -205,13 +256,19 @@ def run_job(job: Job) -> Any:
         est = AutoEstimator.from_torch(model_creator=resolve("model"),
                                        optimizer=resolve("optimizer") or "Adam",
                                        loss=resolve("loss") or "CrossEntropyLoss", **common)
-    data = resolve("data")
-    data = data() if callable(data) else data
-    train, val = (data if isinstance(data, tuple) and len(data) == 2
-                  and isinstance(data[0], tuple) else (data, None))
-    init_context(**(spec.get("cluster") or {}))
+    columns: dict[str, Any] = {}
+    if job.data_source is None:
+        data = resolve("data")
+        data = data() if callable(data) else data
+        train, val = (data if isinstance(data, tuple) and len(data) == 2
+                      and isinstance(data[0], tuple) else (data, None))
+    ctx = init_context(**(spec.get("cluster") or {}))
     try:
-        est.fit(train, validation_data=val, search_space=job.search_space,
+        if job.data_source is not None:
+            train = job.data_source.read(ctx.spark)
+            val = None if job.validation_source is None else job.validation_source.read(ctx.spark)
+            columns = job.data_source.fit_columns()
+        est.fit(train, validation_data=val, search_space=job.search_space, **columns,
                 **(spec.get("fit") or {}))
     finally:
         stop_context()
