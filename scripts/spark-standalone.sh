@@ -18,7 +18,8 @@
 #   ZOO_TUNE_SPARK_PORT           master port (default 7077; 0 = any free port)
 #   ZOO_TUNE_SPARK_WEBUI_PORT     master web UI port (default 0 = any free port)
 #   ZOO_TUNE_SPARK_WORKERS        number of workers (default 2)
-#   ZOO_TUNE_SPARK_WORKER_CORES   cores each worker offers (default 1)
+#   ZOO_TUNE_SPARK_WORKER_CORES   cores each worker offers (default 2: 2 Ray nodes of 1 CPU and
+#                                 the spare executor zoo_tune leaves to Spark's jobs fit)
 #   ZOO_TUNE_SPARK_WORKER_MEMORY  memory each worker offers to executors (default 2g)
 #   ZOO_TUNE_SPARK_TIMEOUT        seconds to wait for all workers to register (default 60)
 #   ZOO_TUNE_PYTHON               the Python with pyspark (default: PYSPARK_PYTHON, then this
@@ -32,7 +33,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 RUN="${ZOO_TUNE_SPARK_RUN:-/tmp/zoo_tune_spark}"
 TIMEOUT="${ZOO_TUNE_SPARK_TIMEOUT:-60}"
 WORKERS="${ZOO_TUNE_SPARK_WORKERS:-2}"
-WORKER_CORES="${ZOO_TUNE_SPARK_WORKER_CORES:-1}"
+WORKER_CORES="${ZOO_TUNE_SPARK_WORKER_CORES:-2}"
 WORKER_MEMORY="${ZOO_TUNE_SPARK_WORKER_MEMORY:-2g}"
 MASTER_CLASS=org.apache.spark.deploy.master.Master
 WORKER_CLASS=org.apache.spark.deploy.worker.Worker

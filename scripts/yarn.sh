@@ -23,8 +23,10 @@
 # Settings (environment):
 #   ZOO_TUNE_YARN_RUN        run dir: pid files, conf, NodeManager dirs, logs (default
 #                            /tmp/zoo_tune_yarn)
-#   ZOO_TUNE_YARN_MEMORY_MB  memory the NodeManager offers to containers (default 8192)
-#   ZOO_TUNE_YARN_VCORES     vcores it offers (default 4: an AM and 2 one-core executors fit)
+#   ZOO_TUNE_YARN_MEMORY_MB  memory the NodeManager offers to containers (default 12288: the
+#                            driver container of a yarn-cluster run and 3 executors of 2.3 GB)
+#   ZOO_TUNE_YARN_VCORES     vcores it offers (default 6: an AM, 2 one-core executors for Ray
+#                            nodes and the spare one zoo_tune leaves to Spark's jobs fit)
 #   ZOO_TUNE_YARN_MIN_MB     yarn.scheduler.minimum-allocation-mb (default 256)
 #   ZOO_TUNE_YARN_DEFAULT_FS fs.defaultFS of the written core-site.xml (default file:///; an
 #                            hdfs:// URI puts Spark's staging dir there)
@@ -36,8 +38,8 @@ YARN_HOME="${ZOO_TUNE_YARN_HOME:-$HOME/.cache/zoo_tune/yarn}"
 M2="${ZOO_TUNE_M2:-$HOME/.cache/zoo_tune/m2}"
 RUN="${ZOO_TUNE_YARN_RUN:-/tmp/zoo_tune_yarn}"
 TIMEOUT="${ZOO_TUNE_YARN_TIMEOUT:-90}"
-MEMORY_MB="${ZOO_TUNE_YARN_MEMORY_MB:-8192}"
-VCORES="${ZOO_TUNE_YARN_VCORES:-4}"
+MEMORY_MB="${ZOO_TUNE_YARN_MEMORY_MB:-12288}"
+VCORES="${ZOO_TUNE_YARN_VCORES:-6}"
 MIN_MB="${ZOO_TUNE_YARN_MIN_MB:-256}"
 DEFAULT_FS="${ZOO_TUNE_YARN_DEFAULT_FS:-file:///}"
 LIB="$YARN_HOME/lib"

@@ -135,3 +135,38 @@ def hdfs_spark_jars(hdfs_cluster, tmp_path_factory):
     local.unlink()
     yield hdfs_cluster[0] + path
     Client(hdfs_cluster[0]).delete(path)
+
+
+@pytest.fixture(scope="package")
+def hdfs_digits(hdfs_cluster):
+    """scikit-learn's digits as a Parquet dataset on HDFS, the way a batch job finds its data:
+    ``pixels`` (64 floats, an array column) and ``label``; ``train.parquet`` (2 files, 1347
+    rows) and ``validation.parquet`` (450 rows). Yields the two ``hdfs://`` URIs."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from hdfs_native import Client
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32)
+    y = digits.target.astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(y))
+    x, y = x[order], y[order]
+    client = Client(hdfs_cluster[0])
+    uris = []
+    for name, lo, hi, files in (("train", 0, 1347, 2), ("validation", 1347, len(y), 1)):
+        bounds = np.linspace(lo, hi, files + 1).astype(int)
+        for i in range(files):
+            part = slice(bounds[i], bounds[i + 1])
+            table = pa.table({"pixels": pa.array(list(x[part]), pa.list_(pa.float32())),
+                              "label": pa.array(y[part])})
+            buf = io.BytesIO()
+            pq.write_table(table, buf)
+            with client.create(f"/data/digits/{name}.parquet/part-{i:05d}.parquet") as f:
+                f.write(buf.getvalue())
+        uris.append(f"{hdfs_cluster[0]}/data/digits/{name}.parquet")
+    yield tuple(uris)
+    client.delete("/data/digits", True)

@@ -64,6 +64,8 @@ def test_help():
         (["--master", "spark://h:1", "--node-memory", "lots", str(EXAMPLE)], {},
          "`--node-memory` must be an int of bytes or a size string with a unit like '512m', '2g' "
          "or '1.5g' (k, m, g, t; 1024-based), but got 'lots'"),
+        (["--master", "spark://h:1", "--spare-executors", "-1", str(EXAMPLE)], {},
+         "--spare-executors must be an integer >= 0, but got '-1'"),
         (["--master", "spark://h:1", "--conf", "x=1", str(EXAMPLE)], {},
          "--conf takes KEY=VALUE with a spark.* key, but got 'x=1'"),
         (["--master", "spark://h:1", "--frobnicate", str(EXAMPLE)], {},
@@ -89,7 +91,9 @@ def test_dry_run_standalone_command():
     assert shlex.split(out.stdout) == [
         f"{VENV_BIN}/spark-submit", "--master", "spark://127.0.0.1:7077",
         "--conf", "spark.executor.cores=1", "--conf", "spark.executor.memory=1024m",
-        "--conf", "spark.cores.max=2",
+        # 2 Ray nodes + 1 spare executor for Spark's own jobs
+        "--conf", "spark.cores.max=3", "--conf", "spark.zoo_tune.numNodes=2",
+        "--conf", "spark.zoo_tune.spareExecutors=1",
         "--conf", f"spark.zoo_tune.nodeMemory={1024**3}",
         "--conf", f"spark.zoo_tune.objectStoreMemory={256 * 1024**2}",
         "--conf", f"spark.pyspark.python={PY}", "--conf", f"spark.pyspark.driver.python={PY}",

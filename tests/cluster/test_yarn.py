@@ -153,7 +153,10 @@ def test_yarn_conf_exact(monkeypatch):
         "spark.executor.memory": "2g",
         # 10 % of 2 GiB (205 MiB) is under Spark's 384 MiB floor; + 1 GiB heap + 256 MiB store
         "spark.executor.memoryOverhead": f"{384 + 1024 + 256}m",
-        "spark.executor.instances": "3",
+        # 3 Ray nodes + 1 spare executor for Spark's own jobs (the default)
+        "spark.executor.instances": "4",
+        "spark.zoo_tune.numNodes": "3",
+        "spark.zoo_tune.spareExecutors": "1",
         "spark.dynamicAllocation.enabled": "false",
         "spark.speculation": "false",
         "spark.ui.showConsoleProgress": "false",

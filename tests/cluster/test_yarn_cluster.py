@@ -74,11 +74,23 @@ est.fit((x[:160], y[:160]), validation_data=(x[160:], y[160:]), epochs=3, metric
         metric_mode="max", search_space={"tag": hp.grid_search(["a", "b", "c", "d"])})
 table = est.get_trial_table()
 nodes = ctx.ray_worker_nodes
+# The data as users hold it: a Parquet dataset on HDFS, read with this PySpark session while
+# Ray holds two executors (the spare one runs Spark's jobs), then tuned on those Ray nodes.
+df = ctx.spark.read.parquet(sys.argv[6])
+frame_est = AutoEstimator.from_torch(
+    model_creator=lambda config: __import__("torch").nn.Linear(64, 10), optimizer="Adam",
+    loss="CrossEntropyLoss", logs_dir=logs_dir, name="frame_on_yarn")
+frame_est.fit(df, feature_cols=["pixels"], label_cols=["label"], validation_split=0.2, epochs=3,
+              metric="accuracy", search_space={"lr": hp.grid_search([0.01, 0.03])}, verbose=0)
+frame = frame_est.get_trial_table()
+executors = len(ctx.spark.sparkContext._jsc.sc().statusTracker().getExecutorInfos()) - 1
 stop_context()
 print(json.dumps({"app_id": app_id, "nodes": nodes, "statuses": sorted(table["status"]),
                   "epochs": sorted(int(e) for e in table["epochs"]),
                   "failures": int(table["failures"].sum()),
-                  "timings": ctx.timings, "startup_s": ctx.startup_s}))
+                  "frame_statuses": sorted(frame["status"]),
+                  "frame_accuracy": float(frame["best_accuracy"].max()),
+                  "executors": executors, "timings": ctx.timings, "startup_s": ctx.startup_s}))
 """
 
 
@@ -113,7 +125,7 @@ def _records(record_dir) -> list[dict]:
 
 
 def test_yarn_client_trials_run_in_yarn_containers(yarn_cluster, hdfs_env_archive,
-                                                   hdfs_spark_jars, tmp_path):
+                                                   hdfs_spark_jars, hdfs_digits, tmp_path):
     conf, rest, run = yarn_cluster
     records = tmp_path / "records"
     records.mkdir()
@@ -121,7 +133,8 @@ def test_yarn_client_trials_run_in_yarn_containers(yarn_cluster, hdfs_env_archiv
                               daemon=True)
     killer.start()
     out = run_script(YARN_CLIENT, tmp_path, str(records), hdfs_env_archive,
-                     str(tmp_path / "logs"), conf, hdfs_spark_jars, timeout=600)
+                     str(tmp_path / "logs"), conf, hdfs_spark_jars, hdfs_digits[0],
+                     timeout=600)
     killer.join(timeout=5)
     print("yarn-client start-up", round(out["startup_s"], 1), out["timings"],
           "killed:", KILLED)
@@ -141,6 +154,9 @@ def test_yarn_client_trials_run_in_yarn_containers(yarn_cluster, hdfs_env_archiv
         assert t["python"].startswith(f"{run}/nm-local/"), t
         assert "/environment/" in t["python"] and not t["python"].startswith(os.getcwd()), t
     assert (tmp_path / "logs" / "on_yarn").is_dir()
+    # The Parquet DataFrame read from HDFS in this session, tuned in the same application.
+    assert out["frame_statuses"] == ["TERMINATED"] * 2, out
+    assert out["frame_accuracy"] > 0.85, out
     # stop_context() ended the application: the RM says it finished and succeeded.
     app = _app(rest, out["app_id"])
     assert (app["state"], app["finalStatus"]) == ("FINISHED", "SUCCEEDED"), app
@@ -201,32 +217,30 @@ def test_yarn_cluster_submit_of_the_example(yarn_cluster, hdfs_env_archive, hdfs
 
 
 JOB_LIB = """
-import numpy as np
-
-
 def model_creator(config):
     from torch import nn
 
-    return nn.Sequential(nn.Linear(4, config["hidden"]), nn.ReLU(), nn.Linear(config["hidden"], 3))
-
-
-def load_data():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, size=200)
-    x = (np.eye(4)[y] * 2 + rng.normal(scale=0.6, size=(200, 4))).astype(np.float32)
-    return (x[:160], y[:160]), (x[160:], y[160:])
+    return nn.Sequential(nn.Linear(64, config["hidden"]), nn.ReLU(),
+                         nn.Linear(config["hidden"], 10))
 """
 
 
 def test_yarn_cluster_yaml_job_with_no_driver_script(yarn_cluster, hdfs_env_archive, hdfs_cluster,
-                                                     hdfs_spark_jars, tmp_path):
+                                                     hdfs_spark_jars, hdfs_digits, tmp_path):
+    """A batch run: the job file, a model module, and data that lives in Parquet on HDFS,
+    read declaratively by the driver's own session in the application master."""
     conf, rest, run = yarn_cluster
     logs = f"{hdfs_cluster[0]}/user/zt/yarn_yaml_{os.getpid()}"
     (tmp_path / "tune_lib.py").write_text(JOB_LIB)
     (tmp_path / "job.yaml").write_text(textwrap.dedent(f"""
         framework: torch
         model: tune_lib:model_creator
-        data: tune_lib:load_data
+        data:
+          format: parquet
+          path: {hdfs_digits[0]}
+          feature_cols: [pixels]
+          label_cols: [label]
+        validation_data: {{format: parquet, path: "{hdfs_digits[1]}"}}
         loss: CrossEntropyLoss
         logs_dir: {logs}
         name: yaml_on_yarn
@@ -234,8 +248,9 @@ def test_yarn_cluster_yaml_job_with_no_driver_script(yarn_cluster, hdfs_env_arch
         cluster: {{cluster_mode: yarn-cluster}}
         search_space:
           hidden: {{grid_search: [8, 16]}}
+          lr: 0.01
         fit:
-          epochs: 2
+          epochs: 3
           metric: accuracy
     """))
     app_id, _ = _submit(["--archive", hdfs_env_archive, *SIZES,
@@ -248,6 +263,7 @@ def test_yarn_cluster_yaml_job_with_no_driver_script(yarn_cluster, hdfs_env_arch
     rows = _zoo_tune_results(f"{logs}/yaml_on_yarn")
     assert sorted(r["config/hidden"] for r in rows) == [8, 16], rows
     assert all(r["status"] == "TERMINATED" for r in rows), rows
+    assert max(r["best_accuracy"] for r in rows) > 0.85, rows
 
 
 def _container_processes(run) -> list[str]:

@@ -83,6 +83,15 @@ def _check_positive_int(name: str, value: Any) -> None:
         raise InvalidInputError(f"`{name}` must be >= 1, but got {value!r}.")
 
 
+def _check_count(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidTypeError(f"`{name}` must be an int >= 0, but got {value!r}.")
+    if value < 0:
+        raise InvalidInputError(f"`{name}` must be >= 0, but got {value!r}.")
+
+
 class _ContextHandle(ClusterContext):
     """What ``init_context`` returns: usable as ``with init_context(...):``."""
 
@@ -106,6 +115,7 @@ def init_context(
     spark_conf: Mapping[str, str] | None = None,
     app_name: str | None = None,
     archive: str | None = None,
+    spare_executors: int | None = None,
     **ray_init_kwargs: Any,
 ) -> ClusterContext:
     """Start (or join) the cluster trials run on.
@@ -135,9 +145,10 @@ def init_context(
         master: ``standalone``: ``"spark://host:port"`` (required). ``local-cluster``:
             ``"local-cluster[N,C,M]"`` (default built from ``num_nodes``, ``cores``,
             ``executor_memory``).
-        num_nodes: Spark modes: Ray worker nodes to start, one per Spark task slot of
-            ``cores`` CPUs (default: every free slot; ``local-cluster``: N). ``raydp``: Spark
-            executors (default 1).
+        num_nodes: Spark modes: Ray worker nodes to start, each holding one executor's
+            ``cores`` CPUs (default: 2 where zoo_tune sizes the executors (``local-cluster``
+            without ``master``, ``yarn-client``), else every executor's slots but the spare
+            executors'). ``raydp``: Spark executors (default 1).
         executor_memory: Spark modes that create the session: ``spark.executor.memory``
             (the executor JVM's heap; Ray nodes live outside it), given to Spark in whole MiB.
             Default ``"1g"`` (``local-cluster``: M megabytes).
@@ -150,6 +161,13 @@ def init_context(
             ``./environment`` and run instead of a Python installed on the nodes. ``yarn-client``:
             default packs this venv (cached in ``~/.cache/zoo_tune/envs``). ``standalone``,
             ``local-cluster``: optional (default: executors run this venv's Python by path).
+        spare_executors: Spark modes: executors beyond the Ray nodes, left to Spark's own
+            jobs (reading a DataFrame in ``fit``, staging it, your ``spark.read``): a Ray node
+            holds its executor's task slots for its life, so with none to spare every Spark
+            job of the application would wait forever. Default 1: zoo_tune asks for
+            ``num_nodes + 1`` executors (``spark.cores.max``, ``spark.executor.instances``,
+            ``local-cluster[N+1,..]``). 0 gives every executor to Ray; zoo_tune's own Spark
+            jobs then fail at once with ``NoSparkSlotError``.
         **ray_init_kwargs: Passed on to ``ray.init``.
 
     Returns:
@@ -175,6 +193,7 @@ def init_context(
         raise unknown_choice("cluster_mode", cluster_mode, CLUSTER_MODES)
     _check_positive_int("cores", cores)
     _check_positive_int("num_nodes", num_nodes)
+    _check_count("spare_executors", spare_executors)
     # One parser for every memory setting: int bytes or "512m" / "2g" / "1.5g".
     memory = None if memory is None else parse_memory("memory", memory)
     if object_store_memory is not None:
@@ -186,14 +205,15 @@ def init_context(
         raise InvalidInputError(f"`address` belongs to cluster_mode='ray' (and 'raydp'); "
                                 f"cluster_mode={cluster_mode!r} starts its own Ray.")
     _check_spark_settings(cluster_mode, master, num_nodes, executor_memory, spark_conf,
-                          app_name, archive)
+                          app_name, archive, spare_executors)
     if executor_memory is not None:  # as Spark takes it: whole MiB ("1.5g" -> "1536m")
         executor_memory = jvm_size(parse_memory("executor_memory", executor_memory))
     settings = {"cores": cores, "memory": memory, "object_store_memory": object_store_memory,
                 "address": address, **ray_init_kwargs}
     if cluster_mode in SPARK_MODES:
         settings.update(master=master, num_nodes=num_nodes, executor_memory=executor_memory,
-                        spark_conf=dict(spark_conf or {}), app_name=app_name, archive=archive)
+                        spark_conf=dict(spark_conf or {}), app_name=app_name, archive=archive,
+                        spare_executors=spare_executors)
     elif cluster_mode == "raydp":
         settings.update(num_nodes=num_nodes, executor_memory=executor_memory,
                         spark_conf=dict(spark_conf or {}), app_name=app_name)
@@ -215,6 +235,7 @@ def init_context(
                          _launched=launched)
     ctx.startup_s = time.monotonic() - start
     _CONTEXT = ctx
+    _stop_at_exit()
     logger.info("zoo_tune context %r ready in %.1f s %s", cluster_mode, ctx.startup_s,
                 {k: round(v, 1) for k, v in ctx.timings.items()})
     return _CONTEXT
@@ -222,14 +243,17 @@ def init_context(
 
 def _check_spark_settings(cluster_mode: str, master: str | None, num_nodes: int | None,
                           executor_memory: str | None, spark_conf: Mapping[str, str] | None,
-                          app_name: str | None, archive: str | None = None) -> None:
+                          app_name: str | None, archive: str | None = None,
+                          spare_executors: int | None = None) -> None:
     """Reject Spark settings outside the Spark modes, and malformed ones, before any work."""
     from zoo_tune.cluster import _spark, _yarn
 
     given = {"master": master, "num_nodes": num_nodes, "executor_memory": executor_memory,
-             "spark_conf": spark_conf, "app_name": app_name, "archive": archive}
+             "spark_conf": spark_conf, "app_name": app_name, "archive": archive,
+             "spare_executors": spare_executors}
     if cluster_mode == "raydp":
-        stray = sorted(k for k in ("master", "archive") if given[k] is not None)
+        stray = sorted(k for k in ("master", "archive", "spare_executors")
+                       if given[k] is not None)
         if stray:
             raise InvalidInputError(f"{stray} do not apply to cluster_mode='raydp' (Spark runs "
                                     f"inside Ray: its executors are Ray actors).")
@@ -281,6 +305,44 @@ def _check_spark_settings(cluster_mode: str, master: str | None, num_nodes: int 
         raise InvalidInputError(f"cluster_mode='local-cluster' takes `master` like "
                                 f"'local-cluster[2,1,1024]' (workers, cores, MB each), but got "
                                 f"{master!r}.")
+
+
+_AT_EXIT = False
+
+
+def _stop_at_exit() -> None:
+    """Stop the context when the interpreter exits, even after an uncaught error.
+
+    Ray on Spark leaves a non-daemon thread on the driver (it copies the Ray head's log), and
+    Python joins such threads before ``atexit`` handlers run: a script that raised, or ended
+    without ``stop_context``, would wait for it forever. ``threading._register_atexit`` runs
+    before that join (``concurrent.futures`` uses it); where it is missing, ``atexit`` is used.
+    """
+    global _AT_EXIT
+    if _AT_EXIT:
+        return
+    import atexit
+    import threading
+
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is None:
+            raise RuntimeError("no threading._register_atexit")
+        register(_stop_quietly)
+    except RuntimeError:  # interpreter already shutting down, or no such hook
+        atexit.register(_stop_quietly)
+    _AT_EXIT = True
+
+
+def _stop_quietly() -> None:
+    if _CONTEXT is None:
+        return
+    logger.warning("The process is exiting with a zoo_tune context still active: stopping it "
+                   "(call stop_context(), or use `with init_context(...):`).")
+    try:
+        stop_context()
+    except Exception:  # noqa: BLE001 - exiting anyway: say what failed, do not hide the exit
+        logger.exception("stop_context at exit failed")
 
 
 def ensure_ray() -> ClusterContext:

@@ -28,6 +28,10 @@ from zoo_tune.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
+#: Executors beyond the Ray nodes, left to Spark's own jobs, when not set
+#: (see :mod:`zoo_tune.cluster._spark_slots`).
+DEFAULT_SPARE_EXECUTORS = 1
+
 
 def start(cluster_mode: str, settings: dict[str, Any],
           ray_init_kwargs: dict[str, Any]) -> Launched:
@@ -35,6 +39,8 @@ def start(cluster_mode: str, settings: dict[str, Any],
     prepare_driver(cluster_mode)
     master, cores, num_nodes = settings["master"], settings["cores"], settings["num_nodes"]
     executor_memory = settings["executor_memory"]
+    spare = settings.get("spare_executors")
+    spare = DEFAULT_SPARE_EXECUTORS if spare is None else spare
     memory, object_store = node_sizes(settings)
     archive = settings["archive"] and _yarn.archive_uri(settings["archive"])
     submitted = cluster_mode == "spark-submit"
@@ -43,16 +49,19 @@ def start(cluster_mode: str, settings: dict[str, Any],
     elif cluster_mode == "local-cluster":
         if master is None:
             mb = mib(parse_memory("executor_memory", executor_memory or "1g"))
-            master = f"local-cluster[{num_nodes or 2},{cores or 1},{mb}]"
+            num_nodes = num_nodes or 2
+            master = f"local-cluster[{num_nodes + spare},{cores or 1},{mb}]"
         workers, worker_cores, worker_mb = _spark.parse_local_cluster(master) or (2, 1, 1024)
-        num_nodes = num_nodes or workers * max(1, worker_cores // (cores or worker_cores))
+        per_worker = max(1, worker_cores // (cores or worker_cores))
+        num_nodes = num_nodes or max(1, (workers - spare) * per_worker)
         cores = cores or worker_cores
         executor_memory = executor_memory or f"{worker_mb}m"
     conf = None
     if not submitted:
         cores = cores or 1
         conf = _spark.spark_conf(master, app_name=settings["app_name"] or "zoo_tune",
-                                 cores=cores, executors=num_nodes,
+                                 cores=cores,
+                                 executors=None if num_nodes is None else num_nodes + spare,
                                  executor_memory=executor_memory or "1g",
                                  extra=settings["spark_conf"], archive=archive)
     timings: dict[str, float] = {}
@@ -87,6 +96,16 @@ def prepare_driver(cluster_mode: str) -> None:
             f"already connected to Ray (not through init_context): call ray.shutdown() first.")
 
 
+def _conf_int(conf: Any, key: str) -> int | None:
+    """An int setting scripts/zoo-tune-submit passed (``spark.zoo_tune.*``), else None."""
+    value = conf.get(key, None)
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise InvalidInputError(f"Spark setting {key}={value!r} must be an int >= 0.")
+    return int(value)
+
+
 def node_sizes(settings: dict[str, Any]) -> tuple[int, int]:
     """``(heap, object store)`` bytes of each Ray worker node, from ``settings`` or defaults."""
     memory = settings["memory"] or _spark.DEFAULT_NODE_MEMORY
@@ -113,10 +132,16 @@ def run_ray_on(spark: Any, owns_spark: bool, settings: dict[str, Any],
             "spark.zoo_tune.objectStoreMemory", str(max(memory // 4, 128 * 1024**2))))
     if cores is None:
         cores = int(conf.get("spark.executor.cores", "1"))
+    spare = settings.get("spare_executors")
+    if submitted:
+        num_nodes = num_nodes or _conf_int(conf, "spark.zoo_tune.numNodes")
+        if spare is None:
+            spare = _conf_int(conf, "spark.zoo_tune.spareExecutors")
+    spare = DEFAULT_SPARE_EXECUTORS if spare is None else spare
     info = None
     try:
         info = _spark.start(spark, owns_spark, num_nodes=num_nodes, cores=cores, memory=memory,
-                            object_store_memory=object_store)
+                            object_store_memory=object_store, spare_executors=spare)
         timings.update(info.timings)
         phase = time.monotonic()
         ray.init(address=info.address, **{"log_to_driver": True, **ray_init_kwargs})

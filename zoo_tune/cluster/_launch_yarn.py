@@ -22,7 +22,12 @@ from typing import Any
 
 from zoo_tune.cluster import _spark, _yarn
 from zoo_tune.cluster._common import is_loopback
-from zoo_tune.cluster._launch_spark import node_sizes, prepare_driver, run_ray_on
+from zoo_tune.cluster._launch_spark import (
+    DEFAULT_SPARE_EXECUTORS,
+    node_sizes,
+    prepare_driver,
+    run_ray_on,
+)
 from zoo_tune.cluster._launch_spark import stop as stop_ray_on_spark
 from zoo_tune.cluster._modes import Launched
 from zoo_tune.errors import InvalidInputError
@@ -48,9 +53,12 @@ def start(cluster_mode: str, settings: dict[str, Any],
             archive = pack_env()
             timings["pack_s"] = time.monotonic() - phase
         cores = cores or 1
+        num_nodes = num_nodes or _yarn.DEFAULT_NUM_NODES
+        spare = settings.get("spare_executors")
         conf = _yarn.yarn_conf("client", archive=archive,
                                app_name=settings["app_name"] or "zoo_tune", cores=cores,
                                num_nodes=num_nodes,
+                               spare_executors=DEFAULT_SPARE_EXECUTORS if spare is None else spare,
                                executor_memory=settings["executor_memory"] or "1g",
                                node_memory=memory, object_store_memory=object_store,
                                extra=settings["spark_conf"])

@@ -300,17 +300,19 @@ def wait_for_executors(spark: Any, wanted: int, timeout_s: float = EXECUTOR_TIME
 
 def start(spark: Any, owns_spark: bool, *, num_nodes: int | None, cores: int,
           memory: int, object_store_memory: int,
-          ray_temp_root: str | None = None) -> SparkRay:
+          ray_temp_root: str | None = None, spare_executors: int = 1) -> SparkRay:
     """Start a Ray cluster on ``spark``: head on the driver (no CPUs), workers in executors.
 
     Args:
         spark: The SparkSession.
         owns_spark: Whether zoo_tune created ``spark``.
-        num_nodes: Ray worker nodes (None: as many as the executors' free slots allow).
+        num_nodes: Ray worker nodes (None: the slots of every executor but the spare ones).
         cores: CPUs of each Ray worker node (one Spark task of that many CPUs holds it).
         memory: Heap memory of each Ray worker node, bytes.
         object_store_memory: Object store of each Ray worker node (and of the head), bytes.
         ray_temp_root: Root of the Ray nodes' temp dirs (default: a new short dir in /tmp).
+        spare_executors: Executors left to Spark's own jobs (see
+            :mod:`zoo_tune.cluster._spark_slots`); waited for beside the Ray nodes' ones.
 
     Returns:
         What to hand to :func:`stop`.
@@ -323,15 +325,20 @@ def start(spark: Any, owns_spark: bool, *, num_nodes: int | None, cores: int,
 
     timings: dict[str, float] = {}
     begin = time.monotonic()
-    if num_nodes is not None:
-        wait_for_executors(spark, _executors_needed(spark, num_nodes, cores))
+    if num_nodes is None:
+        num_nodes = _nodes_beside_spare(spark, cores, spare_executors)
+    else:
+        wanted = _executors_needed(spark, num_nodes, cores) + spare_executors
+        expected = _expected_executors(spark)  # no waiting for executors that cannot come
+        wait_for_executors(spark, wanted if expected is None else max(1, min(wanted, expected)))
     timings["executors_s"] = time.monotonic() - begin
+    _warn_without_spare(spark, num_nodes, cores)
     # Unix socket paths of Ray nodes live under this root: keep it short (108-byte limit).
     temp_root = ray_temp_root or tempfile.mkdtemp(prefix="ztr-", dir="/tmp")
     node_sizes = {"CPU": float(cores), "memory": float(memory),
                   "object_store_memory": float(object_store_memory)}
     kwargs: dict[str, Any] = {
-        "max_worker_nodes": num_nodes or ray_spark.MAX_NUM_WORKER_NODES,
+        "max_worker_nodes": num_nodes,
         "num_cpus_worker_node": cores,
         "num_gpus_worker_node": 0,
         "memory_worker_node": memory,
@@ -400,6 +407,73 @@ def _poll_instead_of_fixed_waits() -> Iterator[dict[str, float]]:
     finally:
         for name, value in saved.items():
             setattr(cluster_init, name, value)
+
+
+def _expected_executors(spark: Any) -> int | None:
+    """Executors the session's settings ask for, when they say (YARN instances, cores.max,
+    a local-cluster master's workers)."""
+    conf = spark.sparkContext.getConf()
+    local = parse_local_cluster(spark.sparkContext.master)
+    if local is not None:
+        per_executor = int(conf.get("spark.executor.cores", "1") or 1)
+        return local[0] * max(1, local[1] // max(1, per_executor))
+    instances = conf.get("spark.executor.instances", None)
+    if instances and instances.isdigit():
+        return int(instances)
+    cores_max, cores = conf.get("spark.cores.max", None), conf.get("spark.executor.cores", None)
+    if cores_max and cores and cores_max.isdigit() and cores.isdigit() and int(cores) > 0:
+        return int(cores_max) // int(cores)
+    return None
+
+
+def _nodes_beside_spare(spark: Any, cores: int, spare: int,
+                        settle_s: float = 3.0) -> int:
+    """Ray nodes for ``num_nodes=None``: every executor's slots but the ``spare`` ones'.
+
+    Waits for the executors the settings ask for (else until the count held ``settle_s``).
+    """
+    expected = _expected_executors(spark)
+    count = wait_for_executors(spark, expected or 1)
+    if expected is None:
+        stable_since = time.monotonic()
+        deadline = stable_since + EXECUTOR_TIMEOUT_S
+        while time.monotonic() - stable_since < settle_s and time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = _executor_count(spark)
+            if now != count:
+                count, stable_since = now, time.monotonic()
+    per_executor = int(spark.sparkContext.getConf().get("spark.executor.cores", str(cores)))
+    slots = max(1, per_executor // max(1, cores))
+    nodes = (count - spare) * slots
+    if nodes < 1:
+        logger.warning("%d executor(s) registered and %d are to be spare for Spark's jobs: "
+                       "starting one Ray node per executor slot instead (%d).", count, spare,
+                       count * slots)
+        nodes = count * slots
+    logger.info("num_nodes not given: %d Ray node(s) of %d CPU(s) on %d executor(s), %d spare",
+                nodes, cores, count, spare)
+    return nodes
+
+
+def _warn_without_spare(spark: Any, num_nodes: int, cores: int) -> None:
+    """Warn when the Ray nodes will hold every executor core (Spark's jobs would starve)."""
+    from zoo_tune.cluster._spark_slots import executors_registered, free_cpus
+
+    conf = spark.sparkContext.getConf()
+    per_executor = conf.get("spark.executor.cores", None)
+    if per_executor is None or not per_executor.isdigit():
+        return
+    # Executors the settings ask for may still be registering (Ray waits only for its own).
+    executors = max(executors_registered(spark), _expected_executors(spark) or 0)
+    left = free_cpus(executors=executors, executor_cores=int(per_executor),
+                     ray_nodes=num_nodes, node_cpus=cores)
+    if left < int(conf.get("spark.task.cpus", "1")):
+        logger.warning(
+            "%d Ray node(s) of %d CPU(s) will hold all %d executor(s) of %s core(s): no Spark "
+            "job of this application (a DataFrame given to fit, your own spark.read) can get "
+            "a task slot until stop_context. Give Spark a spare executor (spare_executors=1, "
+            "with cluster cores for it) or lower num_nodes.", num_nodes, cores, executors,
+            per_executor)
 
 
 def _executors_needed(spark: Any, num_nodes: int, cores: int) -> int:

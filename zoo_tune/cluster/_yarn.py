@@ -49,6 +49,9 @@ SPARK_MIN_OVERHEAD_MB = 384
 CONTAINER_PATH = f"./{ENV_ALIAS}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: Heap of the Ray head node on the driver (matches :func:`zoo_tune.cluster._spark.start`).
 HEAD_NODE_MEMORY = 512 * 1024**2
+#: Ray worker nodes of a YARN session zoo_tune creates when ``num_nodes`` is not given
+#: (Spark's own default ``spark.executor.instances``).
+DEFAULT_NUM_NODES = 2
 #: The ResourceManager's client port when yarn-site.xml gives only a host.
 RM_DEFAULT_PORT = 8032
 
@@ -245,6 +248,7 @@ def yarn_conf(
     node_memory: int,
     object_store_memory: int,
     extra: Mapping[str, str] | None = None,
+    spare_executors: int = 1,
 ) -> dict[str, str]:
     """The Spark conf of a YARN session whose executors hold Ray nodes and run the archive.
 
@@ -255,11 +259,14 @@ def yarn_conf(
             YARN client uploads, or an ``hdfs://`` URI.
         app_name: ``spark.app.name``.
         cores: ``spark.executor.cores`` (= CPUs of each Ray worker node).
-        num_nodes: ``spark.executor.instances`` (None: Spark's default).
+        num_nodes: Ray worker nodes: ``spark.executor.instances`` is ``num_nodes +
+            spare_executors`` (None: Spark's default instances).
         executor_memory: ``spark.executor.memory`` (the JVM heap only).
         node_memory: Heap bytes of each Ray worker node.
         object_store_memory: Object store bytes of each Ray node.
         extra: More settings; they win.
+        spare_executors: Executors beyond the Ray nodes, for Spark's own jobs
+            (:mod:`zoo_tune.cluster._spark_slots`).
 
     Returns:
         Spark settings, key -> value.
@@ -298,7 +305,9 @@ def yarn_conf(
         "spark.ui.showConsoleProgress": "false",
     }
     if num_nodes is not None:
-        conf["spark.executor.instances"] = str(num_nodes)
+        conf["spark.executor.instances"] = str(num_nodes + spare_executors)
+        conf["spark.zoo_tune.numNodes"] = str(num_nodes)
+    conf["spark.zoo_tune.spareExecutors"] = str(spare_executors)
     conf.update({f"spark.executorEnv.{k}": v for k, v in env.items()})
     if deploy_mode == "client":
         conf["spark.pyspark.driver.python"] = sys.executable

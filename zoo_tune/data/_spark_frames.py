@@ -237,7 +237,33 @@ def _num_rows_of(table: Any) -> int:
 
 
 def load_spark_frame(staged: FrameInput, fraction: float | None, budget_bytes: float,
-                target: ParquetTarget | None) -> list[Any]:
+                     target: ParquetTarget | None) -> list[Any]:
+    """Read a Spark DataFrame for trials: arrays on the driver, Ray blocks, or staged Parquet.
+
+    Every Spark job it runs is bounded (:func:`zoo_tune.cluster._spark_slots.bounded_spark_jobs`):
+    a job that gets no task slot (Ray nodes holding every executor core) becomes a
+    ``NoSparkSlotError`` naming the fix, before any trial starts.
+    """
+    from zoo_tune.cluster._spark_slots import bounded_spark_jobs
+
+    spark = staged.frame.sparkSession
+    with bounded_spark_jobs(spark, f"reading `{staged.name}`", **_ray_nodes_on(spark)):
+        return _load_spark_frame(staged, fraction, budget_bytes, target)
+
+
+def _ray_nodes_on(spark: Any) -> dict[str, Any]:
+    """``ray_nodes`` / ``node_cpus`` of the active context's Ray on ``spark`` (else none)."""
+    from zoo_tune.cluster import current_context
+
+    ctx = current_context()
+    info = getattr(ctx, "_spark_ray", None)
+    if ctx is None or info is None or ctx.spark is not spark:
+        return {}
+    return {"ray_nodes": ctx.ray_worker_nodes, "node_cpus": info.node_sizes.get("CPU", 1.0)}
+
+
+def _load_spark_frame(staged: FrameInput, fraction: float | None, budget_bytes: float,
+                      target: ParquetTarget | None) -> list[Any]:
     projected = spark_projection(staged)
     shape = _spark_size(staged, projected)
     size = shape.rows * _row_bytes(staged.layout, shape.widths)
