@@ -20,11 +20,12 @@ on the driver, Ray worker nodes in the executors), ``connect_s`` (``ray.init`` t
 (``stop_context``); ``import_s`` (``import zoo_tune, ray``) and ``process_s`` (the whole
 process, as the parent saw it).
 
-``standalone`` runs against ``--master`` if given, else against a master + 2 workers (1 core,
+``standalone`` runs against ``--master`` if given, else against a master + 2 workers (2 cores,
 2 GiB each) on 127.0.0.1 that this script starts with ``scripts/spark-standalone.sh`` in a run
 dir and on a port of its own, and stops at the end (its own start time is reported as
 ``cluster_start_s``, not part of any run). ``local-cluster`` needs no cluster:
-``local-cluster[2,1,1024]``. Runs go round robin over the modes, ``--repeat`` times.
+``local-cluster[3,1,1024]`` (2 Ray nodes and the spare executor). Runs go round robin over
+the modes, ``--repeat`` times.
 
 YARN (``--modes yarn-client yarn-cluster``, or ``--yarn``; not in the default modes: needs
 Java, and Maven the first time, when ``scripts/yarn.sh`` fetches Hadoop's jars once). This

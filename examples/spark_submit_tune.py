@@ -1,10 +1,11 @@
 """Tune an MLP on scikit-learn's digits with trials on Spark executors, launched by spark-submit.
 
 The script runs as a Spark driver: ``init_context(cluster_mode="spark-submit")`` takes the
-SparkSession spark-submit configured, starts a Ray worker node in each executor (a Ray head with
-no trial CPUs here), and the trials run on those nodes. On one machine::
+SparkSession spark-submit configured, starts a Ray worker node in each executor but the spare
+one that runs Spark's own jobs (a Ray head with no trial CPUs here), and the trials run on
+those nodes. On one machine::
 
-    scripts/spark-standalone.sh start          # master + 2 workers on 127.0.0.1
+    scripts/spark-standalone.sh start          # master + 2 workers x 2 cores on 127.0.0.1
     scripts/zoo-tune-submit --master spark://127.0.0.1:7077 --num-nodes 2 \\
         examples/spark_submit_tune.py
     scripts/spark-standalone.sh stop

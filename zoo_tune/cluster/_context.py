@@ -235,7 +235,8 @@ def init_context(
                          _launched=launched)
     ctx.startup_s = time.monotonic() - start
     _CONTEXT = ctx
-    _stop_at_exit()
+    if cluster_mode in SPARK_MODES:
+        _stop_at_exit()
     logger.info("zoo_tune context %r ready in %.1f s %s", cluster_mode, ctx.startup_s,
                 {k: round(v, 1) for k, v in ctx.timings.items()})
     return _CONTEXT
@@ -311,7 +312,7 @@ _AT_EXIT = False
 
 
 def _stop_at_exit() -> None:
-    """Stop the context when the interpreter exits, even after an uncaught error.
+    """Stop a Ray on Spark context when the interpreter exits, even after an uncaught error.
 
     Ray on Spark leaves a non-daemon thread on the driver (it copies the Ray head's log), and
     Python joins such threads before ``atexit`` handlers run: a script that raised, or ended
@@ -337,8 +338,8 @@ def _stop_at_exit() -> None:
 def _stop_quietly() -> None:
     if _CONTEXT is None:
         return
-    logger.warning("The process is exiting with a zoo_tune context still active: stopping it "
-                   "(call stop_context(), or use `with init_context(...):`).")
+    logger.warning("The process is exiting with a zoo_tune context on Spark still active: "
+                   "stopping it (call stop_context(), or use `with init_context(...):`).")
     try:
         stop_context()
     except Exception:  # noqa: BLE001 - exiting anyway: say what failed, do not hide the exit
