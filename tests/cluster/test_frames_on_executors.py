@@ -286,3 +286,44 @@ def test_submitted_job_reads_parquet_and_tunes_staged_frame_from_node_caches(
     assert cache_nodes <= trial_nodes and summary["head"][0] not in cache_nodes, summary
     assert summary["predicted"] == 200 and summary["prediction_accuracy"] > 0.8, summary
     assert wall_s < 400, wall_s
+
+
+NO_ROOM_FOR_THE_SPARE = """
+from zoo_tune import AutoEstimator, init_context, stop_context
+from zoo_tune.cluster._spark_slots import NoSparkSlotError
+
+# 2 Ray nodes of 2 cores and a spare executor of 2: 6 cores, on a cluster of 4.
+ctx = init_context(cluster_mode="standalone", master=sys.argv[1], num_nodes=2, cores=2,
+                   memory="512m", object_store_memory="128m")
+executors = len(ctx.spark.sparkContext._jsc.sc().statusTracker().getExecutorInfos()) - 1
+df = ctx.spark.createDataFrame([(float(i % 3), i % 3) for i in range(300)], ["x", "label"])
+est = AutoEstimator.from_torch(model_creator=lambda c: __import__("torch").nn.Linear(1, 3),
+                               optimizer="Adam", loss="CrossEntropyLoss",
+                               logs_dir=os.path.abspath("logs"), name="no_room")
+t = time.monotonic()
+try:
+    est.fit(df, feature_cols=["x"], label_cols=["label"], epochs=1, search_space={"lr": 0.1},
+            verbose=0)
+    error = None
+except NoSparkSlotError as err:
+    error = str(err)
+error_s = time.monotonic() - t
+app_id, temp_root = ctx.spark.sparkContext.applicationId, ctx._spark_ray.temp_root
+stop_context()
+print(json.dumps({"nodes": ctx.ray_worker_nodes, "executors": executors,
+                  "executors_s": ctx.timings["executors_s"], "error": error,
+                  "error_s": error_s, "left": ours_left(temp_root, app_id)}))
+"""
+
+
+def test_a_cluster_without_cores_for_the_spare_waits_briefly_then_says_so(spark_master,
+                                                                          tmp_path):
+    """The spare executor is waited for 15 s, not the 90 s of the Ray nodes' ones; then the
+    Ray nodes start, the warning says Spark's jobs will starve, and they fail at once."""
+    from zoo_tune.cluster._spark import SPARE_TIMEOUT_S
+
+    out = run_script(NO_ROOM_FOR_THE_SPARE, tmp_path, spark_master, timeout=300)
+    assert out["nodes"] == 2 and out["executors"] == 2, out
+    assert SPARE_TIMEOUT_S <= out["executors_s"] < SPARE_TIMEOUT_S + 30, out
+    assert out["error"] and "no task slot" in out["error"] and out["error_s"] < 5, out
+    assert out["left"] == []

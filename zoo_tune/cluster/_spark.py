@@ -46,6 +46,9 @@ MASTER_CONNECT_TIMEOUT_S = 5.0
 #: Seconds to wait for the first Spark executor to register before giving up.
 EXECUTOR_TIMEOUT_S = 90.0
 
+#: Seconds to wait for the spare executors once the Ray nodes' ones registered.
+SPARE_TIMEOUT_S = 15.0
+
 #: Ray worker node heap memory (bytes) when ``memory`` is not given.
 DEFAULT_NODE_MEMORY = 2 * 1024**3
 
@@ -328,9 +331,8 @@ def start(spark: Any, owns_spark: bool, *, num_nodes: int | None, cores: int,
     if num_nodes is None:
         num_nodes = _nodes_beside_spare(spark, cores, spare_executors)
     else:
-        wanted = _executors_needed(spark, num_nodes, cores) + spare_executors
-        expected = _expected_executors(spark)  # no waiting for executors that cannot come
-        wait_for_executors(spark, wanted if expected is None else max(1, min(wanted, expected)))
+        _wait_for_ray_and_spare(spark, _executors_needed(spark, num_nodes, cores),
+                                spare_executors)
     timings["executors_s"] = time.monotonic() - begin
     _warn_without_spare(spark, num_nodes, cores)
     # Unix socket paths of Ray nodes live under this root: keep it short (108-byte limit).
@@ -409,6 +411,23 @@ def _poll_instead_of_fixed_waits() -> Iterator[dict[str, float]]:
             setattr(cluster_init, name, value)
 
 
+def _wait_for_ray_and_spare(spark: Any, needed: int, spare: int) -> None:
+    """Wait for the Ray nodes' executors (:data:`EXECUTOR_TIMEOUT_S`), then at most
+    :data:`SPARE_TIMEOUT_S` more for the spare ones (and any others the settings ask for): a
+    cluster without cores for them is not kept waiting long (``_warn_without_spare`` then
+    says what Spark's jobs will meet)."""
+    expected = _expected_executors(spark)  # never wait for executors that cannot come
+
+    def capped(wanted: int) -> int:
+        return wanted if expected is None else max(1, min(wanted, expected))
+
+    count = wait_for_executors(spark, capped(needed))
+    # The spare ones, and any more the settings ask for (wider executors hold several nodes).
+    rest = max(capped(needed + spare), expected or 0)
+    if count >= capped(needed) and rest > count:
+        wait_for_executors(spark, rest, timeout_s=SPARE_TIMEOUT_S)
+
+
 def _expected_executors(spark: Any) -> int | None:
     """Executors the session's settings ask for, when they say (YARN instances, cores.max,
     a local-cluster master's workers)."""
@@ -463,8 +482,7 @@ def _warn_without_spare(spark: Any, num_nodes: int, cores: int) -> None:
     per_executor = conf.get("spark.executor.cores", None)
     if per_executor is None or not per_executor.isdigit():
         return
-    # Executors the settings ask for may still be registering (Ray waits only for its own).
-    executors = max(executors_registered(spark), _expected_executors(spark) or 0)
+    executors = executors_registered(spark)  # after the wait for the spare ones
     left = free_cpus(executors=executors, executor_cores=int(per_executor),
                      ray_nodes=num_nodes, node_cpus=cores)
     if left < int(conf.get("spark.task.cpus", "1")):
