@@ -201,6 +201,22 @@ def test_local_cluster_frame_fit_with_ray_on_every_executor(tmp_path):
     assert out["left"] == []
 
 
+# A fit on a DataFrame with no Spark slot free: `error` (or None) and `error_s` after it.
+STARVED_FIT = """
+df = ctx.spark.createDataFrame([(float(i % 3), i % 3) for i in range(300)], ["x", "label"])
+est = AutoEstimator.from_torch(model_creator=lambda c: __import__("torch").nn.Linear(1, 3),
+                               optimizer="Adam", loss="CrossEntropyLoss",
+                               logs_dir=os.path.abspath("logs"), name=run_name)
+t = time.monotonic()
+try:
+    est.fit(df, feature_cols=["x"], label_cols=["label"], epochs=1, search_space={"lr": 0.1},
+            verbose=0)
+    error = None
+except NoSparkSlotError as err:
+    error = str(err)
+error_s = time.monotonic() - t
+"""
+
 NO_SPARE = """
 import numpy as np
 
@@ -209,20 +225,11 @@ from zoo_tune.cluster._spark_slots import NoSparkSlotError
 
 ctx = init_context(cluster_mode="local-cluster", master="local-cluster[2,1,1024]", num_nodes=2,
                    spare_executors=0, memory="512m", object_store_memory="128m")
-df = ctx.spark.createDataFrame([(float(i % 3), i % 3) for i in range(300)], ["x", "label"])
-est = AutoEstimator.from_torch(model_creator=lambda c: __import__("torch").nn.Linear(1, 3),
-                               optimizer="Adam", loss="CrossEntropyLoss",
-                               logs_dir=os.path.abspath("logs"), name="no_spare")
-t = time.monotonic()
-try:
-    est.fit(df, feature_cols=["x"], label_cols=["label"], epochs=1, search_space={"lr": 0.1},
-            verbose=0)
-    error = None
-except NoSparkSlotError as err:
-    error = str(err)
+run_name = "no_spare"
+""" + STARVED_FIT + """
 # No stop_context: the process must still exit, and take its cluster with it.
 with open("result.json", "w") as f:  # Ray logs to stdout while the exit stops it
-    json.dump({"error": error, "error_s": time.monotonic() - t,
+    json.dump({"error": error, "error_s": error_s,
                "app_id": ctx.spark.sparkContext.applicationId,
                "temp_root": ctx._spark_ray.temp_root}, f)
 """
@@ -296,18 +303,8 @@ from zoo_tune.cluster._spark_slots import NoSparkSlotError
 ctx = init_context(cluster_mode="standalone", master=sys.argv[1], num_nodes=2, cores=2,
                    memory="512m", object_store_memory="128m")
 executors = len(ctx.spark.sparkContext._jsc.sc().statusTracker().getExecutorInfos()) - 1
-df = ctx.spark.createDataFrame([(float(i % 3), i % 3) for i in range(300)], ["x", "label"])
-est = AutoEstimator.from_torch(model_creator=lambda c: __import__("torch").nn.Linear(1, 3),
-                               optimizer="Adam", loss="CrossEntropyLoss",
-                               logs_dir=os.path.abspath("logs"), name="no_room")
-t = time.monotonic()
-try:
-    est.fit(df, feature_cols=["x"], label_cols=["label"], epochs=1, search_space={"lr": 0.1},
-            verbose=0)
-    error = None
-except NoSparkSlotError as err:
-    error = str(err)
-error_s = time.monotonic() - t
+run_name = "no_room"
+""" + STARVED_FIT + """
 app_id, temp_root = ctx.spark.sparkContext.applicationId, ctx._spark_ray.temp_root
 stop_context()
 print(json.dumps({"nodes": ctx.ray_worker_nodes, "executors": executors,

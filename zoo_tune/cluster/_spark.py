@@ -36,6 +36,7 @@ from zoo_tune.cluster._common import (
     is_loopback,
     unreachable,
 )
+from zoo_tune.cluster._spark_slots import executors_registered, free_cpus
 from zoo_tune.errors import InvalidInputError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
@@ -264,11 +265,6 @@ def get_session(cluster_mode: str, conf: Mapping[str, str] | None) -> tuple[Any,
             os.environ["PYSPARK_PYTHON"] = saved
 
 
-def _executor_count(spark: Any) -> int:
-    infos = spark.sparkContext._jsc.sc().statusTracker().getExecutorInfos()
-    return max(0, len(infos) - 1)  # minus the driver
-
-
 def wait_for_executors(spark: Any, wanted: int, timeout_s: float = EXECUTOR_TIMEOUT_S) -> int:
     """Wait until ``wanted`` executors registered (at least one within ``timeout_s``).
 
@@ -284,10 +280,10 @@ def wait_for_executors(spark: Any, wanted: int, timeout_s: float = EXECUTOR_TIME
         2
     """
     deadline = time.monotonic() + timeout_s
-    count = _executor_count(spark)
+    count = executors_registered(spark)
     while count < wanted and time.monotonic() < deadline:
         time.sleep(0.2)
-        count = _executor_count(spark)
+        count = executors_registered(spark)
     if count == 0:
         conf = spark.sparkContext.getConf()
         raise InvalidInputError(
@@ -458,11 +454,10 @@ def _nodes_beside_spare(spark: Any, cores: int, spare: int,
         deadline = stable_since + EXECUTOR_TIMEOUT_S
         while time.monotonic() - stable_since < settle_s and time.monotonic() < deadline:
             time.sleep(0.2)
-            now = _executor_count(spark)
+            now = executors_registered(spark)
             if now != count:
                 count, stable_since = now, time.monotonic()
-    per_executor = int(spark.sparkContext.getConf().get("spark.executor.cores", str(cores)))
-    slots = max(1, per_executor // max(1, cores))
+    slots = _slots_per_executor(spark, cores)
     nodes = (count - spare) * slots
     if nodes < 1:
         logger.warning("%d executor(s) registered and %d are to be spare for Spark's jobs: "
@@ -476,8 +471,6 @@ def _nodes_beside_spare(spark: Any, cores: int, spare: int,
 
 def _warn_without_spare(spark: Any, num_nodes: int, cores: int) -> None:
     """Warn when the Ray nodes will hold every executor core (Spark's jobs would starve)."""
-    from zoo_tune.cluster._spark_slots import executors_registered, free_cpus
-
     conf = spark.sparkContext.getConf()
     per_executor = conf.get("spark.executor.cores", None)
     if per_executor is None or not per_executor.isdigit():
@@ -494,10 +487,14 @@ def _warn_without_spare(spark: Any, num_nodes: int, cores: int) -> None:
             per_executor)
 
 
-def _executors_needed(spark: Any, num_nodes: int, cores: int) -> int:
+def _slots_per_executor(spark: Any, cores: int) -> int:
+    """Ray nodes of ``cores`` CPUs one executor holds (``spark.executor.cores // cores``)."""
     per_executor = int(spark.sparkContext.getConf().get("spark.executor.cores", str(cores)))
-    slots = max(1, per_executor // max(1, cores))
-    return -(-num_nodes // slots)
+    return max(1, per_executor // max(1, cores))
+
+
+def _executors_needed(spark: Any, num_nodes: int, cores: int) -> int:
+    return -(-num_nodes // _slots_per_executor(spark, cores))
 
 
 def ray_node_processes(temp_root: str) -> list[Any]:
