@@ -170,10 +170,10 @@ cmd_start() {
   [ -x "$SPARK_HOME/bin/spark-class" ] || die "no bin/spark-class under $SPARK_HOME"
   export SPARK_HOME PYSPARK_PYTHON="$PY" SPARK_LOCAL_IP=127.0.0.1
   export SPARK_DAEMON_MEMORY="${SPARK_DAEMON_MEMORY:-512m}"
-  # Executors the workers start see the venv's bin first (ray, python) and never ask for a
-  # token (Ray 2.60 turns token auth on when ~/.ray/auth_token exists: DESIGN section 4).
+  # Executors the workers start see the venv's bin first (ray, python). Ray's token reaches
+  # the Ray nodes in them from the driver that starts them (zoo_tune.cluster._auth).
   PATH="$(dirname "$PY"):$PATH"
-  export PATH RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"
+  export PATH
 
   local port="${ZOO_TUNE_SPARK_PORT:-7077}" webui="${ZOO_TUNE_SPARK_WEBUI_PORT:-0}"
   if [ "$port" = 0 ]; then

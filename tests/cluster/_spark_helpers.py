@@ -53,16 +53,63 @@ def ours_left(temp_root, app_id, timeout=30.0):
         if not left or time.monotonic() > deadline:
             return sorted(set(left))
         time.sleep(0.5)
+
+
+def auth_clients(address, token_file, timeout=90):
+    '''Three Ray clients joining ``address`` side by side, each in a fresh Python with no Ray
+    environment of ours: without a token, with a wrong one, with ``token_file``.
+    {name: {"rc", "invalid_token" (Ray said so), "cpus" (what the cluster showed it)}}.'''
+    import subprocess
+
+    code = ("import ray; ray.init(address=%r, log_to_driver=False); "
+            "print('CPUS', ray.cluster_resources().get('CPU'))" % address)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    base["HOME"] = os.path.dirname(token_file)  # no ~/.ray/auth_token to fall back on
+    clients = {"none": {}, "wrong": {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 64},
+               "token_file": {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": token_file}}
+    procs = {name: subprocess.Popen([sys.executable, "-c", code], env={**base, **env},
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for name, env in clients.items()}
+    seen = {}
+    for name, proc in procs.items():
+        try:
+            out = proc.communicate(timeout=timeout)[0]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out = proc.communicate()[0] + "TIMEOUT"
+        cpus = [line.split()[1] for line in out.splitlines() if line.startswith("CPUS ")]
+        seen[name] = {"rc": proc.returncode, "invalid_token": "InvalidAuthToken" in out,
+                      "cpus": cpus[0] if cpus else None, "tail": out[-300:]}
+    return seen
+
+
+def token_exposure(token_file, *roots):
+    '''Files under ``roots`` (logs, event logs) that contain the token, and the file's mode.'''
+    token = open(token_file).read().strip()
+    found = []
+    for root in roots:
+        for folder, _dirs, files in os.walk(root):
+            for name in files:
+                path = os.path.join(folder, name)
+                try:
+                    with open(path, "rb") as f:
+                        if token.encode() in f.read():
+                            found.append(path)
+                except OSError:
+                    pass
+    return {"mode": oct(os.stat(token_file).st_mode & 0o777), "found_in": found}
 """
 
 
-def run_script(body: str, tmp_path: Path, *args: str, timeout: float = 240) -> dict:
-    """Run PRELUDE + body in a fresh Python; return the JSON of its last stdout line."""
+def run_script(body: str, tmp_path: Path, *args: str, timeout: float = 240,
+               env: dict[str, str] | None = None) -> dict:
+    """Run PRELUDE + body in a fresh Python (``ENV`` and ``env``); return the JSON of its last
+    stdout line."""
     script = tmp_path / "job.py"
     script.write_text(PRELUDE + textwrap.dedent(body))
     start = time.monotonic()
     out = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
-                         timeout=timeout, env=ENV, cwd=tmp_path)
+                         timeout=timeout, env={**ENV, **(env or {})}, cwd=tmp_path)
     assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-6000:])
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["wall_s"] = time.monotonic() - start

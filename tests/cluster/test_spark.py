@@ -52,8 +52,12 @@ def optimizer(model, config):
 rng = np.random.default_rng(0)
 y = rng.integers(0, 3, size=300)
 x = (np.eye(3, 4)[y] * 2 + rng.normal(scale=0.6, size=(300, 4))).astype(np.float32)
+events = record_dir + "_events"
+os.makedirs(events)
 ctx = init_context(cluster_mode="standalone", master=master, num_nodes=2, cores=1,
-                   memory="1g", object_store_memory="256m")  # Orca's strings
+                   memory="1g", object_store_memory="256m",  # Orca's strings
+                   spark_conf={"spark.eventLog.enabled": "true",
+                               "spark.eventLog.dir": "file://" + events})
 nodes = [n for n in ray.nodes() if n["Alive"]]
 head = [n["NodeID"] for n in nodes if "node:__internal_head__" in n["Resources"]]
 workers = {n["NodeID"]: n["Resources"] for n in nodes if n["NodeID"] not in head}
@@ -71,6 +75,14 @@ stored = [p for p in table["logdir"]
           if fs.get_file_info(p + "/result.json").size and p.startswith(est._storage.path)]
 app_id = ctx._spark_ray.spark.sparkContext.applicationId
 temp_root = ctx._spark_ray.temp_root
+token_file = ctx.auth_token_file
+clients = auth_clients(ctx.ray_address, token_file)
+import urllib.request
+
+ui = ctx.spark.sparkContext.uiWebUrl + f"/api/v1/applications/{app_id}/environment"
+ui_env = urllib.request.urlopen(ui, timeout=30).read().decode()
+exposure = token_exposure(token_file, temp_root, events)
+exposure["in_spark_ui"] = open(token_file).read().strip() in ui_env
 t = time.monotonic()
 stop_context()
 stop_s = time.monotonic() - t
@@ -83,6 +95,8 @@ print(json.dumps({
     "best_model": type(best).__name__,
     "records": [r for r in records if r["pid"] != os.getpid()],
     "left": ours_left(temp_root, app_id), "ray_initialized": ray.is_initialized(),
+    "clients": clients, "exposure": exposure, "token_file_left": os.path.exists(token_file),
+    "event_logs": os.listdir(events),
 }))
 """
 
@@ -115,6 +129,20 @@ def test_standalone_fit_runs_trials_on_two_executor_ray_nodes(spark_master, tmp_
     # Nothing of ours left: Ray nodes, executors, the driver JVM.
     assert out["left"] == [] and out["ray_initialized"] is False
     assert out["startup_s"] < 120, out["timings"]
+    assert out["event_logs"], "Spark wrote no event log: the token check would prove nothing"
+    assert_token_auth(out)
+
+
+def assert_token_auth(out):
+    """The cluster admitted only the client with ``ctx.auth_token_file``; the token was in no
+    log, event log or Spark UI page, its file was 0600 and went with ``stop_context``."""
+    clients = out["clients"]
+    for name in ("none", "wrong"):
+        assert clients[name]["rc"] != 0 and clients[name]["invalid_token"], clients[name]
+        assert clients[name]["cpus"] is None, clients[name]
+    assert clients["token_file"]["rc"] == 0 and clients["token_file"]["cpus"], clients
+    assert out["exposure"] == {"mode": "0o600", "found_in": [], "in_spark_ui": False}, out
+    assert out["token_file_left"] is False
 
 
 def test_local_cluster_smoke(tmp_path):
@@ -135,8 +163,21 @@ def test_local_cluster_smoke(tmp_path):
     ran_on = ray.get(where.remote())
     head = [n["NodeID"] for n in nodes if "node:__internal_head__" in n["Resources"]]
     temp_root = ctx._spark_ray.temp_root
+    conf = dict(ctx.spark.sparkContext.getConf().getAll())
+    import urllib.request
+
+    sc = ctx.spark.sparkContext
+    ui = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/environment"
+    ui_env = urllib.request.urlopen(ui, timeout=30).read().decode()
+    secret = conf.get("spark.authenticate.secret", "")
+    spark_auth = {"authenticate": conf.get("spark.authenticate"),
+                  "crypto": conf.get("spark.network.crypto.enabled"),
+                  "secret_hex_len": len(secret) if all(c in "0123456789abcdef" for c in secret)
+                  else -1, "secret_in_ui": bool(secret) and secret in ui_env,
+                  "ui_env_bytes": len(ui_env)}
     stop_context()
     print(json.dumps({"startup_s": ctx.startup_s, "timings": ctx.timings,
+                      "spark_auth": spark_auth,
                       "nodes": len(nodes), "cpus": cpus,
                       "on_head": ran_on in head, "master": ctx.spark_master,
                       "left": ours_left(temp_root, None)}))
@@ -145,6 +186,11 @@ def test_local_cluster_smoke(tmp_path):
     assert out["master"] == "local-cluster[1,1,1024]"
     assert out["nodes"] == 2 and out["cpus"] == 1.0 and out["on_head"] is False
     assert out["left"] == []
+    # Spark's own RPC (which carries the Ray token to the executors) authenticated with a
+    # fresh secret and encrypted; the executors ran under it; the UI shows no secret.
+    auth = out["spark_auth"]
+    assert (auth["authenticate"], auth["crypto"], auth["secret_hex_len"]) == ("true", "true", 64)
+    assert auth["secret_in_ui"] is False and auth["ui_env_bytes"] > 1000, auth
     # Ray on Spark's fixed 20 s sleep after the head starts is replaced by polling its port.
     assert 0 <= out["timings"]["ray_head_s"] < 20, out["timings"]
 

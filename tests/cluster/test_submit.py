@@ -98,7 +98,6 @@ def test_dry_run_standalone_command():
         "--conf", f"spark.zoo_tune.objectStoreMemory={256 * 1024**2}",
         "--conf", f"spark.pyspark.python={PY}", "--conf", f"spark.pyspark.driver.python={PY}",
         "--conf", f"spark.executorEnv.PATH={VENV_BIN}:{path_rest}",
-        "--conf", "spark.executorEnv.RAY_AUTH_MODE=disabled",
         "--conf", "spark.executorEnv.RAY_ON_SPARK_RAY_WORKER_NODE_STARTUP_INTERVAL=5",
         "--conf", "spark.speculation=false", "--conf", "spark.ui.showConsoleProgress=false",
         "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",

@@ -160,11 +160,13 @@ def test_yarn_conf_exact(monkeypatch):
         "spark.dynamicAllocation.enabled": "false",
         "spark.speculation": "false",
         "spark.ui.showConsoleProgress": "false",
+        # Spark's RPC authenticated and encrypted: YARN makes the secret.
+        "spark.authenticate": "true",
+        "spark.network.crypto.enabled": "true",
         # Written out: YARN starts the container with it unexpanded (a $PATH broke the launch).
         "spark.executorEnv.PATH": "./environment/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:"
                                   "/usr/bin:/sbin:/bin",
         "spark.executorEnv.PYSPARK_PYTHON": "./environment/bin/python",
-        "spark.executorEnv.RAY_AUTH_MODE": "disabled",
         "spark.executorEnv.RAY_ON_SPARK_RAY_WORKER_NODE_STARTUP_INTERVAL": "5",
     }
     args = {"archive": "hdfs:///envs/env.tar.gz", "app_name": "tune", "cores": 2, "num_nodes": 3,

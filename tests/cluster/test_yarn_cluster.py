@@ -21,6 +21,7 @@ import urllib.request
 import pytest
 
 from tests.cluster._spark_helpers import ENV, ROOT, run_script
+from tests.cluster.test_spark import assert_token_auth
 
 pytest.importorskip("pyspark")
 pytestmark = [
@@ -84,8 +85,20 @@ frame_est.fit(df, feature_cols=["pixels"], label_cols=["label"], validation_spli
               metric="accuracy", search_space={"lr": hp.grid_search([0.01, 0.03])}, verbose=0)
 frame = frame_est.get_trial_table()
 executors = len(ctx.spark.sparkContext._jsc.sc().statusTracker().getExecutorInfos()) - 1
+# Token authentication: clients without the token refused, the token in no log of the driver's
+# Ray or of the containers (their stdout/stderr), nor in the Spark UI.
+token_file = ctx.auth_token_file
+clients = auth_clients(ctx.ray_address, token_file)
+exposure = token_exposure(token_file, ctx._spark_ray.temp_root, sys.argv[7])
+import urllib.request
+
+ui = ctx.spark.sparkContext.uiWebUrl + f"/api/v1/applications/{app_id}/environment"
+ui_env = urllib.request.urlopen(ui, timeout=30).read().decode()
+exposure["in_spark_ui"] = open(token_file).read().strip() in ui_env
 stop_context()
-print(json.dumps({"app_id": app_id, "nodes": nodes, "statuses": sorted(table["status"]),
+print(json.dumps({"clients": clients, "exposure": exposure, "ui_env_bytes": len(ui_env),
+                  "token_file_left": os.path.exists(token_file),
+                  "app_id": app_id, "nodes": nodes, "statuses": sorted(table["status"]),
                   "epochs": sorted(int(e) for e in table["epochs"]),
                   "failures": int(table["failures"].sum()),
                   "frame_statuses": sorted(frame["status"]),
@@ -134,7 +147,7 @@ def test_yarn_client_trials_run_in_yarn_containers(yarn_cluster, hdfs_env_archiv
     killer.start()
     out = run_script(YARN_CLIENT, tmp_path, str(records), hdfs_env_archive,
                      str(tmp_path / "logs"), conf, hdfs_spark_jars, hdfs_digits[0],
-                     timeout=600)
+                     str(run / "nm-logs"), timeout=600)
     killer.join(timeout=5)
     print("yarn-client start-up", round(out["startup_s"], 1), out["timings"],
           "killed:", KILLED)
@@ -160,6 +173,10 @@ def test_yarn_client_trials_run_in_yarn_containers(yarn_cluster, hdfs_env_archiv
     # stop_context() ended the application: the RM says it finished and succeeded.
     app = _app(rest, out["app_id"])
     assert (app["state"], app["finalStatus"]) == ("FINISHED", "SUCCEEDED"), app
+    # The Ray cluster in YARN containers admitted only the client with its token (the node
+    # that replaced the killed executor's joined with it too); the token leaked nowhere.
+    assert out["ui_env_bytes"] > 1000, out
+    assert_token_auth(out)
 
 
 SUBMIT = ROOT / "scripts" / "zoo-tune-submit"

@@ -23,9 +23,11 @@ ENV_PYTHON = f"./{ENV_ALIAS}/bin/python"
 WORKER_STARTUP_INTERVAL_ENV = "RAY_ON_SPARK_RAY_WORKER_NODE_STARTUP_INTERVAL"
 WORKER_STARTUP_INTERVAL_S = "5"
 
-#: Ray 2.60 turns token authentication on when ~/.ray/auth_token exists; a cluster zoo_tune
-#: starts itself must not depend on that file (DESIGN section 4).
-RAY_ENV_DEFAULTS = {"RAY_AUTH_MODE": "disabled"}
+
+#: Spark RPC authentication and AES encryption (``spark.network.crypto``) for the sessions
+#: zoo_tune creates where Spark has the secret (YARN makes one per application; local-cluster
+#: gets one from zoo_tune): the tasks that start Ray nodes carry the Ray token.
+SPARK_AUTH_CONF = {"spark.authenticate": "true", "spark.network.crypto.enabled": "true"}
 
 
 def unreachable(hosts: list[tuple[str, int]], timeout_s: float) -> list[str]:

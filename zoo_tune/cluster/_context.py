@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo_tune.cluster import _auth
 from zoo_tune.cluster._memory import jvm_size, parse_memory
 from zoo_tune.cluster._modes import (
     CLUSTER_MODES,
@@ -44,6 +45,10 @@ class ClusterContext:
         archive: The Python environment archive executors run (``archive=``, YARN modes).
         spark: The SparkSession (Spark modes and ``raydp``), e.g. to build DataFrames.
         owns_spark: Whether zoo_tune created the SparkSession (and so stops it).
+        auth_token_file: The ``0600`` file holding the Ray cluster's authentication token
+            (a fresh one per cluster zoo_tune starts; ``None`` when ``ray_auth=False`` or when
+            joining a running cluster). A client process gets in with
+            ``RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=<file>``. ``stop_context`` deletes it.
         timings: Seconds per start-up phase (Spark modes: ``spark_session_s``,
             ``executors_s``, ``setup_ray_cluster_s`` (of which ``ray_head_s``: until the Ray
             head answered, polled instead of Ray's fixed 20 s sleep), ``connect_s``;
@@ -62,6 +67,8 @@ class ClusterContext:
     spark: Any = field(default=None, repr=False, compare=False)
     owns_spark: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    auth_token_file: str | None = None
+    _ray_auth: _auth.ClusterAuth | None = field(default=None, repr=False, compare=False)
     _spark_ray: Any = field(default=None, repr=False, compare=False)
     _launched: Launched | None = field(default=None, repr=False, compare=False)
 
@@ -116,6 +123,7 @@ def init_context(
     app_name: str | None = None,
     archive: str | None = None,
     spare_executors: int | None = None,
+    ray_auth: bool | None = None,
     **ray_init_kwargs: Any,
 ) -> ClusterContext:
     """Start (or join) the cluster trials run on.
@@ -168,6 +176,14 @@ def init_context(
             ``num_nodes + 1`` executors (``spark.cores.max``, ``spark.executor.instances``,
             ``local-cluster[N+1,..]``). 0 gives every executor to Ray; zoo_tune's own Spark
             jobs then fail at once with ``NoSparkSlotError``.
+        ray_auth: Ray token authentication of the cluster zoo_tune starts (every mode but
+            ``ray``, and ``raydp`` with ``address``). Default on: a fresh random token in a
+            ``0600`` file (``ctx.auth_token_file``), given to the head and to every executor's
+            Ray node; clients without it are refused. ``False`` turns it off, with a warning
+            (anyone who reaches the cluster's ports could then run code as you).
+            ``RAY_AUTH_MODE`` in the environment does not turn it off. Joining
+            (``cluster_mode="ray"``) uses your token: ``RAY_AUTH_TOKEN`` or
+            ``RAY_AUTH_TOKEN_PATH``.
         **ray_init_kwargs: Passed on to ``ray.init``.
 
     Returns:
@@ -194,6 +210,14 @@ def init_context(
     _check_positive_int("cores", cores)
     _check_positive_int("num_nodes", num_nodes)
     _check_count("spare_executors", spare_executors)
+    joins = cluster_mode == "ray" or (cluster_mode == "raydp" and bool(address))
+    if ray_auth is not None and not isinstance(ray_auth, bool):
+        raise InvalidTypeError(f"`ray_auth` must be True or False, but got {ray_auth!r}.")
+    if ray_auth is not None and joins:
+        raise InvalidInputError(
+            f"`ray_auth` applies to a Ray cluster zoo_tune starts; cluster_mode={cluster_mode!r} "
+            f"with `address` joins a running one with your token (RAY_AUTH_TOKEN or "
+            f"RAY_AUTH_TOKEN_PATH).")
     # One parser for every memory setting: int bytes or "512m" / "2g" / "1.5g".
     memory = None if memory is None else parse_memory("memory", memory)
     if object_store_memory is not None:
@@ -209,7 +233,7 @@ def init_context(
     if executor_memory is not None:  # as Spark takes it: whole MiB ("1.5g" -> "1536m")
         executor_memory = jvm_size(parse_memory("executor_memory", executor_memory))
     settings = {"cores": cores, "memory": memory, "object_store_memory": object_store_memory,
-                "address": address, **ray_init_kwargs}
+                "address": address, "ray_auth": ray_auth, **ray_init_kwargs}
     if cluster_mode in SPARK_MODES:
         settings.update(master=master, num_nodes=num_nodes, executor_memory=executor_memory,
                         spark_conf=dict(spark_conf or {}), app_name=app_name, archive=archive,
@@ -225,14 +249,21 @@ def init_context(
             f"settings {_CONTEXT.settings}; call stop_context() before starting another "
             f"(cluster_mode={cluster_mode!r}, settings {settings}).")
     start = time.monotonic()
-    launched = launcher(cluster_mode).start(cluster_mode, settings, ray_init_kwargs)
+    auth = _open_auth(joins, ray_auth)
+    try:
+        launched = launcher(cluster_mode).start(cluster_mode, settings, ray_init_kwargs)
+    except BaseException:
+        auth.close()
+        raise
+    if not launched.started_ray:  # a Ray connection this process already had: not ours
+        auth.close()
     ctx = _ContextHandle(cluster_mode=cluster_mode, settings=settings,
                          started_ray=launched.started_ray, ray_address=launched.ray_address,
                          ray_worker_nodes=launched.ray_worker_nodes,
                          spark_master=launched.spark_master, archive=launched.archive,
                          spark=launched.spark, owns_spark=launched.owns_spark,
-                         timings=launched.timings, _spark_ray=launched.handle,
-                         _launched=launched)
+                         timings=launched.timings, auth_token_file=auth.token_file,
+                         _ray_auth=auth, _spark_ray=launched.handle, _launched=launched)
     ctx.startup_s = time.monotonic() - start
     _CONTEXT = ctx
     if cluster_mode in SPARK_MODES:
@@ -240,6 +271,19 @@ def init_context(
     logger.info("zoo_tune context %r ready in %.1f s %s", cluster_mode, ctx.startup_s,
                 {k: round(v, 1) for k, v in ctx.timings.items()})
     return _CONTEXT
+
+
+def _open_auth(joins: bool, ray_auth: bool | None) -> _auth.ClusterAuth:
+    """The token setup for a cluster zoo_tune starts, or the caller's token for one it joins
+    (nothing when this process is already connected to Ray: that connection is used)."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        return _auth.ClusterAuth()
+    if joins:
+        return _auth.join_auth()
+    return _auth.open_auth(ray_auth is not False)
 
 
 def _check_spark_settings(cluster_mode: str, master: str | None, num_nodes: int | None,
@@ -370,5 +414,9 @@ def stop_context() -> None:
     if _CONTEXT is None:
         return
     ctx, _CONTEXT = _CONTEXT, None
-    if ctx._launched is not None:
-        launcher(ctx.cluster_mode).stop(ctx._launched)
+    try:
+        if ctx._launched is not None:
+            launcher(ctx.cluster_mode).stop(ctx._launched)
+    finally:
+        if ctx._ray_auth is not None:
+            ctx._ray_auth.close()

@@ -8,11 +8,11 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
-from zoo_tune.cluster._common import RAY_ENV_DEFAULTS
+from zoo_tune.cluster import _auth
 from zoo_tune.cluster._modes import Launched
+from zoo_tune.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,12 @@ def start(cluster_mode: str, settings: dict[str, Any],
     started = start_ray(cluster_mode, settings.get("cores"), settings.get("memory"),
                         settings.get("object_store_memory"), settings.get("address"),
                         ray_init_kwargs)
-    return Launched(started_ray=started, ray_address=settings.get("address"))
+    address = settings.get("address")
+    if cluster_mode == "local" and started:
+        import ray
+
+        address = ray.get_runtime_context().gcs_address  # what another client joins
+    return Launched(started_ray=started, ray_address=address)
 
 
 def stop(launched: Launched) -> None:
@@ -49,8 +54,6 @@ def start_ray(cluster_mode: str, cores: int | None, memory: int | None,
     """
     import ray
 
-    for key, value in RAY_ENV_DEFAULTS.items():
-        os.environ.setdefault(key, value)
     if ray.is_initialized():
         logger.info("Using the Ray connection this process already has.")
         return False
@@ -58,9 +61,35 @@ def start_ray(cluster_mode: str, cores: int | None, memory: int | None,
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
                               "logging_level": logging.WARNING, **extra}
     if cluster_mode == "ray":
-        ray.init(address=address, **kwargs)
+        join(address, kwargs)
         return True
     # ray.init takes the schedulable heap memory as `_memory` (there is no `memory` argument).
     kwargs.update(num_cpus=cores, _memory=memory, object_store_memory=object_store_memory)
     ray.init(**{k: v for k, v in kwargs.items() if v is not None})
     return True
+
+
+class RayJoinError(InvalidInputError):
+    """The Ray cluster at ``address`` could not be joined (unreachable, or it wants a token)."""
+
+
+def join(address: str | None, kwargs: dict[str, Any]) -> None:
+    """``ray.init(address=...)``; a refusal says whether a token was given and how to give one.
+
+    Ray reports a missing or wrong token only in its log (``InvalidAuthToken``), after 20 s of
+    retries, as a ``ConnectionError``: the error raised here names token authentication.
+    """
+    import ray
+
+    try:
+        ray.init(address=address, **kwargs)
+    except ConnectionError as err:
+        given = ("this process sent no token" if not _auth.has_token() else
+                 "this process sent the token from RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH, and "
+                 "the cluster refused it or did not answer")
+        raise RayJoinError(
+            f"Could not join the Ray cluster at {address!r}: {err}. Ray clusters (2.52+, and "
+            f"every cluster zoo_tune starts) require a token; {given}. Give the cluster's token "
+            f"with RAY_AUTH_TOKEN_PATH=<file> (a zoo_tune cluster's is ctx.auth_token_file) or "
+            f"RAY_AUTH_TOKEN=<token>; 'InvalidAuthToken' in Ray's log above means the token is "
+            f"missing or wrong, otherwise check the address.") from err

@@ -17,11 +17,7 @@ import time
 from typing import Any
 
 from zoo_tune.cluster import _spark, _yarn
-from zoo_tune.cluster._common import (
-    RAY_ENV_DEFAULTS,
-    WORKER_STARTUP_INTERVAL_ENV,
-    WORKER_STARTUP_INTERVAL_S,
-)
+from zoo_tune.cluster._common import WORKER_STARTUP_INTERVAL_ENV, WORKER_STARTUP_INTERVAL_S
 from zoo_tune.cluster._memory import mib, parse_memory
 from zoo_tune.cluster._modes import Launched
 from zoo_tune.errors import InvalidInputError
@@ -81,9 +77,10 @@ def stop(launched: Launched) -> None:
 
 
 def prepare_driver(cluster_mode: str) -> None:
-    """Environment the driver's Ray needs; refuse a process already connected to Ray."""
-    for key, value in RAY_ENV_DEFAULTS.items():
-        os.environ.setdefault(key, value)
+    """Environment the driver's Ray needs; refuse a process already connected to Ray.
+
+    (Ray's authentication environment is :mod:`zoo_tune.cluster._auth`'s, set before.)
+    """
     # Ray on Spark reads this when ray.util.spark is first imported (driver and executors).
     os.environ.setdefault(WORKER_STARTUP_INTERVAL_ENV, WORKER_STARTUP_INTERVAL_S)
     # The head node runs `ray start` from PATH: the venv's ray, not another one.

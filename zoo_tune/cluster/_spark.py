@@ -31,6 +31,7 @@ from typing import Any
 from zoo_tune.cluster._common import (
     ENV_ALIAS,
     ENV_PYTHON,
+    SPARK_AUTH_CONF,
     WORKER_STARTUP_INTERVAL_ENV,
     WORKER_STARTUP_INTERVAL_S,
     is_loopback,
@@ -173,8 +174,8 @@ def spark_conf(master: str, *, app_name: str, cores: int, executors: int | None,
     Example:
         >>> conf = spark_conf("local-cluster[2,1,1024]", app_name="t", cores=1, executors=2,
         ...                   executor_memory="512m")
-        >>> conf["spark.executorEnv.RAY_AUTH_MODE"]
-        'disabled'
+        >>> conf["spark.executor.cores"]
+        '1'
     """
     conf = {
         "spark.master": master,
@@ -185,7 +186,6 @@ def spark_conf(master: str, *, app_name: str, cores: int, executors: int | None,
         "spark.pyspark.driver.python": sys.executable,
         # Ray nodes in executors run `ray start` from PATH: the venv's bin must come first.
         "spark.executorEnv.PATH": _path_with_venv(),
-        "spark.executorEnv.RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
         f"spark.executorEnv.{WORKER_STARTUP_INTERVAL_ENV}":
             os.environ.get(WORKER_STARTUP_INTERVAL_ENV, WORKER_STARTUP_INTERVAL_S),
         "spark.ui.showConsoleProgress": "false",
@@ -203,6 +203,7 @@ def spark_conf(master: str, *, app_name: str, cores: int, executors: int | None,
         })
     if executors is not None and master.startswith("spark://"):
         conf["spark.cores.max"] = str(cores * executors)
+    conf.update(_auth_conf(master, extra or {}))
     host = master
     if master.startswith("spark://"):
         host = parse_standalone(master)[0][0]
@@ -212,6 +213,49 @@ def spark_conf(master: str, *, app_name: str, cores: int, executors: int | None,
         conf.setdefault("spark.driver.bindAddress", "127.0.0.1")
     conf.update(extra or {})
     return conf
+
+
+def _auth_conf(master: str, extra: Mapping[str, str]) -> dict[str, str]:
+    """Spark RPC authentication and encryption where zoo_tune has the secret.
+
+    ``local-cluster``: a fresh random secret (its master and workers run in the driver's JVM
+    with the driver's conf; executors get it from their worker, never on a command line).
+    ``standalone``: the cluster's own secret is needed; when ``spark_conf`` or
+    ``spark-defaults.conf`` has it, encryption is added, else a warning says the cluster's RPC
+    is open (README "Security").
+    """
+    if master.startswith("local-cluster["):
+        import secrets
+
+        return {**SPARK_AUTH_CONF, "spark.authenticate.secret": secrets.token_hex(32)}
+    if master.startswith("spark://"):
+        if "spark.authenticate.secret" in extra or _spark_defaults().get(
+                "spark.authenticate", "").lower() == "true":
+            return dict(SPARK_AUTH_CONF)
+        logger.warning(
+            "The standalone cluster at %s gets no Spark RPC authentication from zoo_tune: it "
+            "needs the cluster's own secret (spark.authenticate.secret in spark_conf, or "
+            "spark.authenticate with the secret in spark-defaults.conf; scripts/"
+            "spark-standalone.sh prints such a conf dir with `conf`).", master)
+    return {}
+
+
+def _spark_defaults() -> dict[str, str]:
+    """``spark-defaults.conf`` of ``SPARK_CONF_DIR`` (what Spark's launcher reads), else {}."""
+    conf_dir = os.environ.get("SPARK_CONF_DIR")
+    if not conf_dir:
+        return {}
+    path = os.path.join(conf_dir, "spark-defaults.conf")
+    values: dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                parts = line.strip().split(None, 1)
+                if len(parts) == 2 and not parts[0].startswith("#"):
+                    values[parts[0]] = parts[1].strip()
+    except OSError:
+        return {}
+    return values
 
 
 def _import_spark() -> Any:

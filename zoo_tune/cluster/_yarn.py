@@ -33,6 +33,7 @@ from pathlib import Path
 from zoo_tune.cluster._common import (
     ENV_ALIAS,
     ENV_PYTHON,
+    SPARK_AUTH_CONF,
     WORKER_STARTUP_INTERVAL_ENV,
     WORKER_STARTUP_INTERVAL_S,
     unreachable,
@@ -284,7 +285,6 @@ def yarn_conf(
     env = {
         "PATH": CONTAINER_PATH,
         "PYSPARK_PYTHON": ENV_PYTHON,
-        "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
         WORKER_STARTUP_INTERVAL_ENV: os.environ.get(WORKER_STARTUP_INTERVAL_ENV,
                                                      WORKER_STARTUP_INTERVAL_S),
     }
@@ -303,6 +303,9 @@ def yarn_conf(
         "spark.dynamicAllocation.enabled": "false",
         "spark.speculation": "false",
         "spark.ui.showConsoleProgress": "false",
+        # YARN gives the application its secret: Spark's RPC (and the Ray token in the tasks
+        # that start Ray nodes) authenticated and encrypted.
+        **SPARK_AUTH_CONF,
     }
     if num_nodes is not None:
         conf["spark.executor.instances"] = str(num_nodes + spare_executors)
