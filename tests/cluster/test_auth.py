@@ -280,3 +280,22 @@ def test_spark_auth_conf_per_master(tmp_path, monkeypatch, caplog):
     assert secured["spark.authenticate"] == "true"
     assert secured["spark.network.crypto.enabled"] == "true"
     assert "spark.authenticate.secret" not in secured  # Spark reads it from the defaults
+
+
+@pytest.mark.parametrize(
+    ("path", "client", "expected"),
+    [
+        ("/create_node", "127.0.0.1", True),         # the autoscaler beside the head
+        ("/create_node", "::ffff:192.0.2.2", True),  # this machine, IPv4-mapped
+        ("/create_node", "10.0.0.7", False),         # an executor's host may not start nodes
+        ("/terminate_node", "10.0.0.7", False),
+        ("/query_nodes", "10.0.0.7", False),
+        ("/notify_task_launched", "10.0.0.7", True),  # a Ray node's own calls
+        ("/check_node_id_availability", "10.0.0.7", True),
+        ("/notify_task_launched", "10.9.9.9", False),  # not a host of the application
+    ],
+)
+def test_job_server_guard_allows_only_the_clusters_calls(path, client, expected):
+    from zoo_tune.cluster._job_server_guard import allowed
+
+    assert allowed(path, client, {"127.0.0.1", "192.0.2.2"}, {"10.0.0.7"}) is expected

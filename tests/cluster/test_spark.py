@@ -175,9 +175,26 @@ def test_local_cluster_smoke(tmp_path):
                   "secret_hex_len": len(secret) if all(c in "0123456789abcdef" for c in secret)
                   else -1, "secret_in_ui": bool(secret) and secret in ui_env,
                   "ui_env_bytes": len(ui_env)}
+    # Ray on Spark's job server: this machine's calls answered, another address's refused.
+    import http.client
+
+    from ray.util.spark import cluster_init
+
+    host, port = cluster_init._active_ray_cluster.spark_job_server.server_address[:2]
+
+    def post(path, source):
+        conn = http.client.HTTPConnection(host, port, timeout=10, source_address=(source, 0))
+        conn.request("POST", path, body="{}", headers={"Content-Type": "application/json"})
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
+    job_server = {"host": host, "query_nodes_here": post("/query_nodes", "127.0.0.1"),
+                  "create_node_elsewhere": post("/create_node", "127.0.0.2"),
+                  "notify_elsewhere": post("/notify_task_launched", "127.0.0.2")}
     stop_context()
     print(json.dumps({"startup_s": ctx.startup_s, "timings": ctx.timings,
-                      "spark_auth": spark_auth,
+                      "spark_auth": spark_auth, "job_server": job_server,
                       "nodes": len(nodes), "cpus": cpus,
                       "on_head": ran_on in head, "master": ctx.spark_master,
                       "left": ours_left(temp_root, None)}))
@@ -191,6 +208,11 @@ def test_local_cluster_smoke(tmp_path):
     auth = out["spark_auth"]
     assert (auth["authenticate"], auth["crypto"], auth["secret_hex_len"]) == ("true", "true", 64)
     assert auth["secret_in_ui"] is False and auth["ui_env_bytes"] > 1000, auth
+    # The job server that starts Ray nodes answers this machine (the autoscaler beside the
+    # head) and refuses an address that is neither it nor an executor's host (127.0.0.2 is
+    # loopback too, but not an address the cluster uses).
+    assert out["job_server"] == {"host": "127.0.0.1", "query_nodes_here": 200,
+                                 "create_node_elsewhere": 403, "notify_elsewhere": 403}
     # Ray on Spark's fixed 20 s sleep after the head starts is replaced by polling its port.
     assert 0 <= out["timings"]["ray_head_s"] < 20, out["timings"]
 

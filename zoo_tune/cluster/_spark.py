@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo_tune.cluster import _job_server_guard
 from zoo_tune.cluster._common import (
     ENV_ALIAS,
     ENV_PYTHON,
@@ -396,10 +397,12 @@ def start(spark: Any, owns_spark: bool, *, num_nodes: int | None, cores: int,
     }
     logger.info("Starting Ray on Spark (%s): %s", spark.sparkContext.master, kwargs)
     phase = time.monotonic()
+    _job_server_guard.install(spark)
     try:
         with _poll_instead_of_fixed_waits() as polled:
             address, _remote = ray_spark.setup_ray_cluster(**kwargs)
     except BaseException:
+        _job_server_guard.uninstall()
         shutil.rmtree(temp_root, ignore_errors=True)
         raise
     timings["setup_ray_cluster_s"] = time.monotonic() - phase
@@ -581,6 +584,7 @@ def stop(info: SparkRay, timeout_s: float = 30.0) -> None:
         ray_spark.shutdown_ray_cluster()
     except RuntimeError as err:  # none active: it failed to start, or someone shut it down
         logger.debug("shutdown_ray_cluster: %s", err)
+    _job_server_guard.uninstall()
     if info.owns_spark:
         info.spark.stop()
         _stop_gateway(info.spark)
