@@ -27,6 +27,23 @@ dir and on a port of its own, and stops at the end (its own start time is report
 ``local-cluster[3,1,1024]`` (2 Ray nodes and the spare executor). Runs go round robin over
 the modes, ``--repeat`` times.
 
+Ray token authentication (``--auth {on,off,both}``, default ``both``): zoo_tune turns it on
+by default for every Ray cluster it starts (a fresh token in a ``0600`` file, given to the Ray
+head and, through a Ray on Spark start hook, to each executor's Ray node); ``ray_auth=False``
+turns it off. With ``both`` every mode runs twice per repeat, side by side in the round robin:
+once with ``init_context(..., ray_auth=True)`` and once with ``ray_auth=False``, on first in
+even repeats (1st, 3rd, ...) and off first in the others, so neither always goes first. ``on``
+or ``off`` runs only that one. Each row records ``ray_auth`` (what was passed), and what the
+run saw: ``auth_token_file_set`` (``ctx.auth_token_file``), ``ray_auth_mode_env``
+(``RAY_AUTH_MODE`` in the run's process after ``init_context``) and ``ray_node_auth_modes``
+(``RAY_AUTH_MODE`` in the environment of every process under the cluster's Ray temp root, the
+head's and the executors' Ray nodes, counted per value); a run whose ``ctx.auth_token_file``
+disagrees with ``ray_auth`` fails. The ``RAY_AUTH_MODE=disabled`` that ``_common.BENCH_ENV``
+sets does not turn zoo_tune's authentication off (only ``ray_auth=False`` does). The table
+has a row per (mode, auth), and a line under it gives per mode the median ``startup_s`` with
+authentication on minus the median with it off, and the on - off difference of each repeat's
+pair (``auth_difference`` in the JSON, with the same for every phase).
+
 YARN (``--modes yarn-client yarn-cluster``, or ``--yarn``; not in the default modes: needs
 Java, and Maven the first time, when ``scripts/yarn.sh`` fetches Hadoop's jars once). This
 script starts a single-node HDFS (``scripts/hdfs.sh``, a run dir of its own, any free port)
@@ -54,7 +71,9 @@ theirs is left (``yarn_hdfs_left``; the exit status is 1 if any is).
   line of that container's stdout (``nm-logs/<app id>/container_*_01_000001/stdout``; the app
   id from spark-submit's stderr). ``submit_s`` (= ``process_s``) is zoo-tune-submit's wall
   time as the client saw it; after it the parent checks the application's executors, Ray nodes
-  and container dirs.
+  and container dirs. The driver's ``init_context`` gets no ``ray_auth``: yarn-cluster runs
+  only with authentication on (the default), once per repeat whatever ``--auth`` says
+  (``--auth off`` with yarn-cluster is refused).
 
 For both YARN modes, in seconds after t0 (``yarn-client``: ``init_context`` called;
 ``yarn-cluster``: zoo-tune-submit started): ``app_submitted_s`` (the ResourceManager has the
@@ -75,12 +94,13 @@ container, which fetches the application's files first, and the longest of the e
 
 The first application on the node pays for localizing the archive (download from HDFS and
 untar, ~2 min for 2.9 GB); later ones reuse it from the NodeManager's PUBLIC cache. So the
-first YARN mode runs once more before the round robin: that run is reported apart
-(``first_application`` in the JSON, a "(first application)" row in the tables, with
-``first_localization_s``, its application master container's localization), never in the
-medians.
+first YARN mode runs once more before the round robin (authentication on unless ``--auth
+off``): that run is reported apart (``first_application`` in the JSON, a "(first
+application)" row in the tables, with ``first_localization_s``, its application master
+container's localization), never in the medians.
 
-    .venv/bin/python bench/startup.py --repeat 3
+    .venv/bin/python bench/startup.py --repeat 3               # auth on and off, side by side
+    .venv/bin/python bench/startup.py --repeat 3 --auth on     # authentication on only
     .venv/bin/python bench/startup.py --modes standalone --master spark://127.0.0.1:7077
     .venv/bin/python bench/startup.py --smoke
     .venv/bin/python bench/startup.py --yarn --archive /tmp/zt_env/env.tar.gz  # packed before
@@ -125,6 +145,8 @@ SPARK_MODES = ("standalone", "local-cluster")
 YARN_MODES = ("yarn-client", "yarn-cluster")
 MODES = SPARK_MODES + YARN_MODES
 PHASES = ("spark_session_s", "executors_s", "setup_ray_cluster_s", "connect_s")
+#: ``--auth``: the ``ray_auth`` values each mode runs with per repeat (both: on, off).
+AUTH_CHOICES = {"on": (True,), "off": (False,), "both": (True, False)}
 NODE_MEMORY = 1024**3
 OBJECT_STORE = 256 * 1024**2
 EXECUTOR_MEMORY = "512m"  # YARN modes: the executor JVM's heap (Ray nodes live outside it)
@@ -193,10 +215,34 @@ def _own_children() -> list[str]:
     return left
 
 
+def _ray_node_auth_modes(temp_root: str | None) -> dict[str, int]:
+    """``RAY_AUTH_MODE`` in the environment of every live process whose command line names
+    the Ray temp root (the head's and the executors' Ray node processes), counted per value
+    (``"(unset)"``; ``"(unreadable)"`` where psutil could not read it)."""
+    import psutil
+
+    modes: dict[str, int] = {}
+    if not temp_root:
+        return modes
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if proc.info["pid"] == os.getpid() or temp_root not in " ".join(
+                proc.info["cmdline"] or ()):
+            continue
+        try:
+            mode = proc.environ().get("RAY_AUTH_MODE", "(unset)")
+        except psutil.Error:
+            mode = "(unreadable)"
+        modes[mode] = modes.get(mode, 0) + 1
+    return modes
+
+
 def measure(mode: str, master: str | None, nodes: int, cores: int, *,
             archive: str | None = None, executor_memory: str | None = None,
-            yarn_run: str | None = None) -> dict[str, Any]:
-    """One start-up and stop of ``mode`` in this process (which must have no Ray yet)."""
+            yarn_run: str | None = None, ray_auth: bool | None = None) -> dict[str, Any]:
+    """One start-up and stop of ``mode`` in this process (which must have no Ray yet).
+
+    ``ray_auth`` is passed to ``init_context`` unless it is None (yarn-cluster: the default,
+    on)."""
     import psutil
 
     with Timer() as t_import:
@@ -212,9 +258,20 @@ def measure(mode: str, master: str | None, nodes: int, cores: int, *,
         kwargs.update(archive=archive, executor_memory=executor_memory)
     elif mode == "yarn-cluster":
         kwargs = {}  # zoo-tune-submit sized the containers and the Ray nodes
+    if ray_auth is not None:
+        kwargs["ray_auth"] = ray_auth
     init_epoch = time.time()
     ctx = zoo_tune.init_context(cluster_mode=mode, **kwargs)
+    token_file_set = ctx.auth_token_file is not None
+    if ray_auth is not None and token_file_set != ray_auth:
+        zoo_tune.stop_context()
+        raise RuntimeError(f"init_context(ray_auth={ray_auth}) gave auth_token_file="
+                           f"{ctx.auth_token_file!r}")
     row: dict[str, Any] = {"mode": mode, "startup_s": ctx.startup_s,
+                           "ray_auth": token_file_set if ray_auth is None else ray_auth,
+                           "ray_auth_passed": ray_auth is not None,
+                           "auth_token_file_set": token_file_set,
+                           "ray_auth_mode_env": os.environ.get("RAY_AUTH_MODE"),
                            "import_s": t_import.s, "ray_sleep_s": sleeps.total_s,
                            "spark_master": ctx.spark_master,
                            "ray_worker_nodes": ctx.ray_worker_nodes,
@@ -231,6 +288,7 @@ def measure(mode: str, master: str | None, nodes: int, cores: int, *,
         row["executor_markers"] = spark_app_markers(SparkContext.getOrCreate())
         spark_ray = getattr(ctx, "_spark_ray", None)  # zoo_tune's record of what it started
         row["ray_temp_root"] = getattr(spark_ray, "temp_root", None)
+        row["ray_node_auth_modes"] = _ray_node_auth_modes(row["ray_temp_root"])
         with Timer() as t_task:
             ran_on = _first_tasks(nodes * cores)
         row["first_task_s"] = t_task.s
@@ -266,6 +324,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--archive", help="YARN modes: the packed venv (.tar.gz) to put on the "
                                           "HDFS; default: pack this venv here (LEAN_EXCLUDE, "
                                           "~2 min, 2.9 GB, removed at the end)")
+    parser.add_argument("--auth", choices=AUTH_CHOICES, default="both",
+                        help="Ray token authentication: init_context(ray_auth=True) (on), "
+                             "ray_auth=False (off), or both side by side per mode and repeat "
+                             "(default; yarn-cluster runs with it on only)")
     parser.add_argument("--nodes", type=int, default=2, help="num_nodes (Ray worker nodes)")
     parser.add_argument("--cores", type=int, default=1, help="cores of each Ray worker node")
     parser.add_argument("--repeat", type=int, default=None,
@@ -282,26 +344,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.modes = list(dict.fromkeys(args.modes))
     if args.repeat is None:
         args.repeat = 1 if args.smoke else 3
+    if args.worker and args.auth == "both" and args.modes[0] != "yarn-cluster":
+        parser.error("--worker needs --auth on or --auth off")
+    if args.auth == "off" and "yarn-cluster" in args.modes and not args.worker:
+        parser.error("--auth off: yarn-cluster runs only with authentication on (its driver's "
+                     "init_context is given no ray_auth)")
     if args.archive and not args.worker and not os.path.isfile(args.archive):
         parser.error(f"--archive {args.archive!r} does not exist")
     return args
 
 
-def _run(args: argparse.Namespace, mode: str, master: str | None,
+def _run(args: argparse.Namespace, mode: str, ray_auth: bool, master: str | None,
          yarn: YarnOnHdfs | None, logs: str) -> dict[str, Any]:
-    """One run of ``mode`` in a fresh process; then check its processes are gone."""
+    """One run of ``mode`` in a fresh process; then check its processes are gone.
+
+    ``ray_auth``: what the run's ``init_context`` gets (yarn-cluster: nothing, on)."""
     load = os.getloadavg()[0]
-    row = _run_mode(args, mode, master, yarn, logs)
+    row = _run_mode(args, mode, ray_auth, master, yarn, logs)
     row["load_avg_1m"] = [round(load, 2), round(os.getloadavg()[0], 2)]  # before, after
     return row
 
 
-def _run_mode(args: argparse.Namespace, mode: str, master: str | None,
+def _run_mode(args: argparse.Namespace, mode: str, ray_auth: bool, master: str | None,
               yarn: YarnOnHdfs | None, logs: str) -> dict[str, Any]:
     if mode == "yarn-cluster":
-        assert yarn is not None
+        assert yarn is not None and ray_auth
         return _run_yarn_cluster(args, yarn, logs)
-    worker_args = ["--modes", mode, "--nodes", str(args.nodes), "--cores", str(args.cores)]
+    worker_args = ["--modes", mode, "--nodes", str(args.nodes), "--cores", str(args.cores),
+                   "--auth", "on" if ray_auth else "off"]
     env = None
     if master:
         worker_args += ["--master", master]
@@ -309,7 +379,8 @@ def _run_mode(args: argparse.Namespace, mode: str, master: str | None,
         assert yarn is not None
         worker_args += ["--archive-uri", yarn.archive_uri, "--yarn-run", yarn.run_dir]
         env = {"HADOOP_CONF_DIR": yarn.conf_dir}
-    stderr_path = os.path.join(logs, f"{mode}_{time.time_ns()}.stderr")
+    stderr_path = os.path.join(logs, f"{mode}_auth_{'on' if ray_auth else 'off'}_"
+                                     f"{time.time_ns()}.stderr")
     with Timer() as t:
         row = run_worker(__file__, worker_args, args.timeout, env=env, stderr_path=stderr_path)
     row["process_s"] = t.s
@@ -395,12 +466,17 @@ def _add_yarn_facts(row: dict[str, Any], yarn: YarnOnHdfs, t0: float, log: str) 
     row.update(containers)
 
 
+def _auth_cell(row: dict[str, Any]) -> str:
+    return ("on" if row["ray_auth"] else "off") + ("" if row.get("ray_auth_passed", True)
+                                                    else " (default)")
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    headers = ["mode", "runs", "start-up s (median)", "start-up s (min)", "Spark session s",
-               "executors s", "setup_ray_cluster s", "of which Ray head up s",
+    headers = ["mode", "auth", "runs", "start-up s (median)", "start-up s (min)",
+               "Spark session s", "executors s", "setup_ray_cluster s", "of which Ray head up s",
                "of which sleeps in ray.util.spark s", "connect s", "first task s",
                "stop_context s", "processes left"]
-    body = [[r["mode"], r["repeats"], r["startup_s"], r["startup_s_min"],
+    body = [[r["mode"], _auth_cell(r), r["repeats"], r["startup_s"], r["startup_s_min"],
              r["spark_session_s"], r["executors_s"], r["setup_ray_cluster_s"],
              r.get("ray_head_s"), r["ray_sleep_s"], r["connect_s"], r["first_task_s"], r["stop_s"],
              r["left_processes"]] for r in rows]
@@ -410,11 +486,11 @@ def table(rows: list[dict[str, Any]]) -> str:
 def yarn_table(rows: list[dict[str, Any]]) -> str:
     """The YARN rows: the application's timeline (seconds after t0: ``init_context`` called,
     or zoo-tune-submit started), localization, the client's wall time, the final state."""
-    headers = ["mode", "runs", "Ray ready at s (median)", "Ray ready at s (min)",
+    headers = ["mode", "auth", "runs", "Ray ready at s (median)", "Ray ready at s (min)",
                "app submitted at s", "AM running at s", "executors running at s",
                "driver Python at s", "AM localization s", "staging upload s",
                "submit wall s", "app state", "processes left"]
-    body = [[r["mode"], r["repeats"], r["until_ready_s"], r["until_ready_s_min"],
+    body = [[r["mode"], _auth_cell(r), r["repeats"], r["until_ready_s"], r["until_ready_s_min"],
              r["app_submitted_s"], r["am_running_s"], r["executors_running_s"],
              r.get("driver_python_s"), r["am_localize_s"], r.get("staging_upload_s"),
              r.get("submit_s"), f"{r['app_state']}/{r['app_final_status']}",
@@ -423,18 +499,53 @@ def yarn_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _merge(runs: list[dict[str, Any]], label: str | None = None) -> list[dict[str, Any]]:
-    rows = merge_repeats(runs, ("mode",), wall_key="startup_s")
+    rows = merge_repeats(runs, ("mode", "ray_auth"), wall_key="startup_s")
     for row in rows:  # every process left behind by any run of the mode, not a median
-        mine = [r for r in runs if r["mode"] == row["mode"]]
+        mine = [r for r in runs if (r["mode"], r["ray_auth"]) == (row["mode"], row["ray_auth"])]
         row["left_processes"] = sum(len(r["left_after_stop"]) + len(r["left_after_exit"])
                                     for r in mine)
         if "until_ready_s" in row:
             row["until_ready_s_min"] = min(r["until_ready_s"] for r in mine)
             for key in ("app_state", "app_final_status"):  # every run's, not the first's
                 row[key] = ",".join(sorted({str(r[key]) for r in mine}))
+        row.pop("repeat", None)  # a run's own (auth_difference pairs the runs by it)
         if label:
             row["mode"] = f"{row['mode']} {label}"
     return rows
+
+
+def auth_difference(runs: list[dict[str, Any]],
+                    rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per mode run both ways: the medians with authentication on minus off (``startup_s``
+    and every phase), and ``startup_s`` on - off of each repeat's pair."""
+    by = {(r["mode"], r["ray_auth"]): r for r in rows}
+    diff: dict[str, dict[str, Any]] = {}
+    for (mode, auth), on in by.items():
+        off = by.get((mode, False))
+        if not auth or off is None:
+            continue
+        fields = ("startup_s", *PHASES, "ray_sleep_s", "first_task_s", "stop_s", "process_s")
+        pairs = {}
+        for r in runs:
+            if r["mode"] == mode:
+                pairs.setdefault(r["repeat"], {})[r["ray_auth"]] = r["startup_s"]
+        paired = [p[True] - p[False] for _, p in sorted(pairs.items()) if len(p) == 2]
+        diff[mode] = {"on_s": on["startup_s"], "off_s": off["startup_s"],
+                      "on_minus_off_s": on["startup_s"] - off["startup_s"],
+                      "paired_on_minus_off_s": paired,
+                      "medians_on_minus_off": {f: on[f] - off[f] for f in fields
+                                               if isinstance(on.get(f), (int, float))
+                                               and isinstance(off.get(f), (int, float))}}
+    return diff
+
+
+def auth_line(diff: dict[str, dict[str, Any]]) -> str:
+    """The Markdown line under the table: start-up on - off per mode."""
+    parts = [f"{mode} {d['on_minus_off_s']:+.1f} s (median on {d['on_s']:.1f} s, off "
+             f"{d['off_s']:.1f} s; per repeat "
+             f"{', '.join(f'{x:+.1f}' for x in d['paired_on_minus_off_s'])} s)"
+             for mode, d in diff.items()]
+    return "Start-up with Ray token authentication on - off: " + "; ".join(parts) + "."
 
 
 def _run_all(args: argparse.Namespace, cluster: SparkStandalone | None,
@@ -451,24 +562,34 @@ def _run_all(args: argparse.Namespace, cluster: SparkStandalone | None,
             stack.enter_context(yarn)
             print(f"[startup] YARN up {yarn.timings}; {yarn_modes[0]} first application "
                   f"(localizes the archive) ...", file=sys.stderr, flush=True)
-            first.append(_run(args, yarn_modes[0], None, yarn, logs))
+            first.append(_run(args, yarn_modes[0], AUTH_CHOICES[args.auth][0], None, yarn,
+                              logs))
             first[0]["first_localization_s"] = first[0]["am_localize_s"]
         master = cluster.master if cluster is not None else None
         for repeat in range(args.repeat):  # round robin: load drifts hit every mode alike
             for mode in args.modes:
-                print(f"[startup] {mode} (run {repeat + 1}/{args.repeat}) ...",
-                      file=sys.stderr, flush=True)
-                runs.append(_run(args, mode, master if mode == "standalone" else None, yarn,
-                                 logs))
+                auths = (True,) if mode == "yarn-cluster" else AUTH_CHOICES[args.auth]
+                if repeat % 2:  # both: on first in even repeats, off first in odd ones
+                    auths = auths[::-1]
+                for ray_auth in auths:
+                    print(f"[startup] {mode}, auth {'on' if ray_auth else 'off'} (run "
+                          f"{repeat + 1}/{args.repeat}) ...", file=sys.stderr, flush=True)
+                    row = _run(args, mode, ray_auth, master if mode == "standalone" else None,
+                               yarn, logs)
+                    row["repeat"] = repeat
+                    runs.append(row)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     claim_stdout()
     if args.worker:
-        emit(measure(args.modes[0], args.master, args.nodes, args.cores,
+        mode = args.modes[0]
+        emit(measure(mode, args.master, args.nodes, args.cores,
                      archive=args.archive_uri, executor_memory=EXECUTOR_MEMORY,
-                     yarn_run=args.yarn_run), None, None)
+                     yarn_run=args.yarn_run,
+                     ray_auth=None if mode == "yarn-cluster" else args.auth == "on"),
+             None, None)
         return 0
     runs: list[dict[str, Any]] = []
     first: list[dict[str, Any]] = []
@@ -493,6 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shutil.rmtree(logs, ignore_errors=True)
     rows = _merge(runs)
     first_rows = _merge(first, "(first application)")
+    diff = auth_difference(runs, rows)
     yarn_settings = None
     if yarn is not None:
         import pyspark
@@ -517,14 +639,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "settings": {"modes": args.modes, "nodes": args.nodes, "cores": args.cores,
                      "memory": NODE_MEMORY, "object_store_memory": OBJECT_STORE,
                      "repeat": args.repeat, "smoke": args.smoke, "master": args.master,
+                     "auth": args.auth,
                      "cluster_start_s": cluster and cluster.start_s, "yarn": yarn_settings,
                      "time": time.time(), "git": git_state()},
         "runs": runs,
         "first_application": first,
         "results": rows,
         "first_application_results": first_rows,
+        "auth_difference": diff,
     }
     text = table(first_rows + rows)
+    if diff:
+        text += "\n\n" + auth_line(diff)
     if yarn is not None:
         text += "\n\n" + yarn_table(first_rows + rows)
     emit(result, text, args.markdown)

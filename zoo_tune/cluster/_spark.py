@@ -299,15 +299,22 @@ def get_session(cluster_mode: str, conf: Mapping[str, str] | None) -> tuple[Any,
     for key, value in conf.items():
         builder = builder.config(key, value)
     # pyspark's SparkContext takes the executors' Python from PYSPARK_PYTHON when it starts.
-    saved = os.environ.get("PYSPARK_PYTHON")
-    os.environ["PYSPARK_PYTHON"] = conf.get("spark.pyspark.python", sys.executable)
+    # A cluster on this machine (the driver bound to loopback): the driver JVM's web UIs
+    # (Spark's, and local-cluster's master and workers') listen on loopback too, not on every
+    # interface (Spark binds them to SPARK_LOCAL_IP, else 0.0.0.0).
+    env = {"PYSPARK_PYTHON": conf.get("spark.pyspark.python", sys.executable)}
+    if conf.get("spark.driver.bindAddress") == "127.0.0.1" and "SPARK_LOCAL_IP" not in os.environ:
+        env["SPARK_LOCAL_IP"] = "127.0.0.1"
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
     try:
         return builder.getOrCreate(), True
     finally:
-        if saved is None:
-            os.environ.pop("PYSPARK_PYTHON", None)
-        else:
-            os.environ["PYSPARK_PYTHON"] = saved
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def wait_for_executors(spark: Any, wanted: int, timeout_s: float = EXECUTOR_TIMEOUT_S) -> int:
