@@ -69,6 +69,8 @@ class ClusterContext:
     timings: dict[str, float] = field(default_factory=dict)
     auth_token_file: str | None = None
     _ray_auth: _auth.ClusterAuth | None = field(default=None, repr=False, compare=False)
+    _kerberos_env: dict[str, str | None] = field(default_factory=dict, repr=False,
+                                                 compare=False)
     _spark_ray: Any = field(default=None, repr=False, compare=False)
     _launched: Launched | None = field(default=None, repr=False, compare=False)
 
@@ -124,6 +126,8 @@ def init_context(
     archive: str | None = None,
     spare_executors: int | None = None,
     ray_auth: bool | None = None,
+    principal: str | None = None,
+    keytab: str | None = None,
     **ray_init_kwargs: Any,
 ) -> ClusterContext:
     """Start (or join) the cluster trials run on.
@@ -184,6 +188,15 @@ def init_context(
             ``RAY_AUTH_MODE`` in the environment does not turn it off. Joining
             (``cluster_mode="ray"``) uses your token: ``RAY_AUTH_TOKEN`` or
             ``RAY_AUTH_TOKEN_PATH``.
+        principal: Kerberos principal (``"alice@REALM"``) for a Kerberos-secured HDFS (and
+            YARN), with ``keytab``: every ``hdfs://`` client of zoo_tune in this process and
+            in trials on this machine logs in from the keytab; ``yarn-client`` also gives
+            Spark ``spark.kerberos.principal``/``keytab``, so YARN hands the containers
+            delegation tokens, which trials there write with. Without them, a ``kinit`` ticket
+            cache is used; none at all: ``fit`` / ``AutoEstimator.load`` on a kerberized
+            ``hdfs://`` stop before any trial with ``KerberosRequiredError``. Submitted jobs
+            take ``scripts/zoo-tune-submit --principal --keytab`` instead.
+        keytab: The keytab file of ``principal`` (readable by you only).
         **ray_init_kwargs: Passed on to ``ray.init``.
 
     Returns:
@@ -210,6 +223,9 @@ def init_context(
     _check_positive_int("cores", cores)
     _check_positive_int("num_nodes", num_nodes)
     _check_count("spare_executors", spare_executors)
+    from zoo_tune.storage import _kerberos
+
+    _kerberos.check_credentials(principal, keytab)
     joins = cluster_mode == "ray" or (cluster_mode == "raydp" and bool(address))
     if ray_auth is not None and not isinstance(ray_auth, bool):
         raise InvalidTypeError(f"`ray_auth` must be True or False, but got {ray_auth!r}.")
@@ -233,7 +249,8 @@ def init_context(
     if executor_memory is not None:  # as Spark takes it: whole MiB ("1.5g" -> "1536m")
         executor_memory = jvm_size(parse_memory("executor_memory", executor_memory))
     settings = {"cores": cores, "memory": memory, "object_store_memory": object_store_memory,
-                "address": address, "ray_auth": ray_auth, **ray_init_kwargs}
+                "address": address, "ray_auth": ray_auth, "principal": principal,
+                "keytab": keytab, **ray_init_kwargs}
     if cluster_mode in SPARK_MODES:
         settings.update(master=master, num_nodes=num_nodes, executor_memory=executor_memory,
                         spark_conf=dict(spark_conf or {}), app_name=app_name, archive=archive,
@@ -250,10 +267,12 @@ def init_context(
             f"(cluster_mode={cluster_mode!r}, settings {settings}).")
     start = time.monotonic()
     auth = _open_auth(joins, ray_auth)
+    credentials = _kerberos.use_credentials(principal, keytab)
     try:
         launched = launcher(cluster_mode).start(cluster_mode, settings, ray_init_kwargs)
     except BaseException:
         auth.close()
+        _kerberos.restore(credentials)
         raise
     if not launched.started_ray:  # a Ray connection this process already had: not ours
         auth.close()
@@ -263,7 +282,8 @@ def init_context(
                          spark_master=launched.spark_master, archive=launched.archive,
                          spark=launched.spark, owns_spark=launched.owns_spark,
                          timings=launched.timings, auth_token_file=auth.token_file,
-                         _ray_auth=auth, _spark_ray=launched.handle, _launched=launched)
+                         _ray_auth=auth, _kerberos_env=credentials,
+                         _spark_ray=launched.handle, _launched=launched)
     ctx.startup_s = time.monotonic() - start
     _CONTEXT = ctx
     if cluster_mode in SPARK_MODES:
@@ -420,3 +440,6 @@ def stop_context() -> None:
     finally:
         if ctx._ray_auth is not None:
             ctx._ray_auth.close()
+        from zoo_tune.storage import _kerberos
+
+        _kerberos.restore(ctx._kerberos_env)

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -62,6 +63,11 @@ def start(cluster_mode: str, settings: dict[str, Any],
                                executor_memory=settings["executor_memory"] or "1g",
                                node_memory=memory, object_store_memory=object_store,
                                extra=settings["spark_conf"])
+        if settings.get("principal"):
+            # Spark logs in from the keytab, gets HDFS delegation tokens for the containers,
+            # and renews them for as long as the application runs.
+            conf.setdefault("spark.kerberos.principal", settings["principal"])
+            conf.setdefault("spark.kerberos.keytab", os.path.abspath(settings["keytab"]))
         if all(is_loopback(host) for host, _ in _yarn.resource_managers(conf_dir)):
             # A YARN on this machine: containers reach the driver (and Ray head) on loopback.
             conf.setdefault("spark.driver.host", "127.0.0.1")

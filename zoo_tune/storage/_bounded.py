@@ -66,6 +66,10 @@ def is_outage(err: BaseException) -> bool:
     if isinstance(err, (FileNotFoundError, FileExistsError, PermissionError,
                         IsADirectoryError, NotADirectoryError)):
         return False
+    from zoo_tune.storage._kerberos import is_kerberos_error
+
+    if is_kerberos_error(err):  # no credentials: waiting does not bring them
+        return False
     if isinstance(err, (TimeoutError, ConnectionError)):
         return True
     return isinstance(err, (OSError, RuntimeError)) and \

@@ -42,6 +42,23 @@ class ZooTuneHdfsFileSystem(_Base):  # type: ignore[misc, valid-type]
 
     cachable = False
 
+    def __init__(self, host: str | None = None, port: int | None = None, *args: Any,
+                 kerberos_principal: str | None = None, kerberos_keytab: str | None = None,
+                 **storage_options: Any) -> None:
+        # The pair is kept in fsspec's storage options, so a copy unpickled in a Ray worker
+        # logs in the same way (``_kerberos.client_credentials`` drops it in a YARN container
+        # that has delegation tokens instead).
+        super().__init__(host, port, *args, **storage_options)
+        if kerberos_principal and kerberos_keytab:
+            from hdfs_native import Client
+
+            from zoo_tune.storage._kerberos import TOKEN_FILE_ENV
+
+            if os.path.isfile(kerberos_keytab) or not os.environ.get(TOKEN_FILE_ENV):
+                url = f"hdfs://{host}" + (f":{port}" if port else "")
+                self.client = Client(url, storage_options, kerberos_principal=kerberos_principal,
+                                     kerberos_keytab=kerberos_keytab)
+
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         with self.open(path1, "rb") as src, self.open(path2, "wb") as dst:
             shutil.copyfileobj(src, dst)
@@ -152,8 +169,10 @@ def hdfs_filesystem(uri: str) -> tuple[Any, str]:
         raise missing_dependency(f"logs_dir {uri!r}", "hdfs-native", "hdfs")
     import pyarrow.fs
 
+    from zoo_tune.storage._kerberos import client_credentials
+
     host, port, path = namenode_of(uri)
-    fs = ZooTuneHdfsFileSystem(host=host, port=port, **CLIENT_CONFIG)
+    fs = ZooTuneHdfsFileSystem(host=host, port=port, **CLIENT_CONFIG, **client_credentials())
     return pyarrow.fs.PyFileSystem(_make_handler(fs, f"hdfs://{host}:{port}")), path
 
 
