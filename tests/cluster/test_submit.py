@@ -71,6 +71,10 @@ def test_help():
         (["--master", "spark://h:1", "--frobnicate", str(EXAMPLE)], {},
          "unknown option '--frobnicate'"),
         (["--master", "spark://h:1", "nope.py"], {}, "script 'nope.py' does not exist"),
+        (["--master", "yarn", "--principal", "alice@ZOO.TEST", str(EXAMPLE)], {"conf": True},
+         "--principal needs --keytab too"),
+        (["--master", "yarn", "--principal", "alice@ZOO.TEST", "--keytab", "/nonexistent.kt",
+          str(EXAMPLE)], {"conf": True}, "--keytab '/nonexistent.kt' is not a readable file"),
         (["--master", "spark://h:1"], {}, "no SCRIPT.py given"),
     ],
 )
@@ -131,6 +135,17 @@ def test_dry_run_yarn_command_matches_yarn_conf(deploy_mode, hadoop_conf, tmp_pa
     expected["spark.zoo_tune.nodeMemory"] = str(1024**3)
     expected["spark.zoo_tune.objectStoreMemory"] = str(256 * 1024**2)
     assert conf == expected
+
+
+def test_dry_run_kerberos_flags_go_to_spark_submit(hadoop_conf, tmp_path):
+    keytab = tmp_path / "alice.keytab"
+    keytab.write_bytes(b"\x05\x02")
+    out = submit("--dry-run", "--python", PY, "--master", "yarn", "--archive", "hdfs:///e.tar.gz",
+                 "--principal", "alice@ZOO.TEST", "--keytab", str(keytab), str(EXAMPLE),
+                 env=hadoop_conf)
+    assert out.returncode == 0, out.stderr
+    argv = shlex.split(out.stdout)
+    assert argv[5:9] == ["--principal", "alice@ZOO.TEST", "--keytab", str(keytab)]
 
 
 @pytest.mark.slow
