@@ -11,6 +11,9 @@
 #   scripts/hdfs.sh logs     print the tail of the NameNode and DataNode logs
 #   scripts/hdfs.sh datanode start the DataNode again after it died (killed by a fault test):
 #                            same namespace and blocks; waits for its first block report
+#   scripts/hdfs.sh start --kerberos
+#                            a kerberized one instead (see below); the last line is the URI
+#   scripts/hdfs.sh conf     print the HADOOP_CONF_DIR of the running cluster (exit 3 if stopped)
 #
 # Hadoop 2.7.3's jars come from the PyPI source package pyspark==2.4.8 (deps/jars/), downloaded
 # once and cached in $ZOO_TUNE_HDFS_HOME/lib (default ~/.cache/zoo_tune/hdfs/lib); set
@@ -23,6 +26,27 @@
 # ZOO_TUNE_HDFS_TIMEOUT (seconds to wait for a live DataNode, default 90),
 # ZOO_TUNE_HDFS_JAVA_OPTS (JVM options of both daemons), JAVA_HOME, PYTHON (default python3),
 # ZOO_TUNE_HDFS_ACK_DELAY_MS (default 20, 0 = off; see write_ack_delay below).
+#
+# Kerberized (`start --kerberos`; stop, status, uri, conf, logs and datanode then follow the mode
+# of the cluster in the run dir): Hadoop 3.3.4's NameNode and DataNode (org.apache.hadoop:
+# hadoop-hdfs, -hdfs-client and -common 3.3.4 with their dependencies, ~140 jars, 60 MB, fetched
+# once by Maven into $ZOO_TUNE_HDFS3_HOME/lib, default ~/.cache/zoo_tune/hdfs3/lib; Maven's
+# repository: $ZOO_TUNE_M2, default ~/.cache/zoo_tune/m2, shared with scripts/yarn.sh) with
+# hadoop.security.authentication=kerberos, hadoop.security.authorization=true, block access
+# tokens, dfs.data.transfer.protection=privacy (SASL on the data path; no root and no privileged
+# ports: ignore.secure.ports.for.testing=true) and dfs.permissions.enabled=false as above. Needs a
+# KDC of scripts/kdc.sh running (with its ZOO_TUNE_KDC_RUN if not the default) and KRB5_CONFIG
+# set to its krb5.conf (default: `scripts/kdc.sh conf`). Both daemons log in as
+# hdfs/localhost@ZOO.TEST (HTTP/localhost@ZOO.TEST for web endpoints) from keytabs of
+# `scripts/kdc.sh keytab`, with -Djava.security.krb5.conf=$KRB5_CONFIG. Clients need a ticket or
+# a keytab, and must know the cluster is kerberized: the HADOOP_CONF_DIR (`conf`: core-site.xml
+# with hadoop.security.authentication=kerberos, hdfs-site.xml with the principals) tells them;
+# without it hdfs-native 0.14 tries SIMPLE auth, which the NameNode refuses, and retries.
+# The URI is hdfs://127.0.0.1:PORT as above; hdfs://localhost:PORT works as well: the
+# NameNode names its principal (hdfs/localhost) in the SASL negotiation, and Java clients take
+# it from hdfs-site.xml. 127.0.0.1 also matches the service (127.0.0.1:PORT) of delegation
+# tokens that Java clients get (hadoop.security.token.service.use_ip defaults to true), which
+# hdfs-native matches against the URI's host:port literally.
 set -euo pipefail
 
 HDFS_HOME="${ZOO_TUNE_HDFS_HOME:-$HOME/.cache/zoo_tune/hdfs}"
@@ -37,6 +61,16 @@ LIB="$HDFS_HOME/lib"
 EXT="$HDFS_HOME/ext"
 ACK_DELAY_MS="${ZOO_TUNE_HDFS_ACK_DELAY_MS:-20}"
 PYSPARK=pyspark-2.4.8
+HDFS3_HOME="${ZOO_TUNE_HDFS3_HOME:-$HOME/.cache/zoo_tune/hdfs3}"
+M2="${ZOO_TUNE_M2:-$HOME/.cache/zoo_tune/m2}"
+# The kerberized cluster's jars (Maven adds their dependencies).
+ARTIFACTS3=(
+  org.apache.hadoop:hadoop-hdfs:3.3.4
+  org.apache.hadoop:hadoop-hdfs-client:3.3.4
+  org.apache.hadoop:hadoop-common:3.3.4
+)
+REALM=ZOO.TEST
+KERBEROS=0  # 1: `start --kerberos`, or a kerberized cluster of ours in $RUN (its mode file)
 # What the NameNode and DataNode load (found with -Xlog:class+load), plus leveldbjni and xmlenc.
 # javax.ws.rs-api is needed even with WebHDFS off: NameNodeRpcServer.create() touches
 # NamenodeWebHdfsMethods. The jar of hadoop-hdfs here has no webapps/: `start` makes empty ones.
@@ -72,6 +106,112 @@ source "$(dirname "${BASH_SOURCE[0]}")/_daemon.sh"
 running() { is_ours namenode "$(pid_of namenode)" && is_ours datanode "$(pid_of datanode)"; }
 
 uri() { echo "hdfs://127.0.0.1:$(cat "$RUN/port")"; }
+
+# --- the kerberized mode (Hadoop 3.3.4's jars, principals and keytabs from scripts/kdc.sh) ---
+
+KDC_SH="$(dirname "${BASH_SOURCE[0]}")/kdc.sh"
+
+use_kerberos() {  # this run of the script: the kerberized cluster's jars and JVM options
+  KERBEROS=1
+  LIB="$HDFS3_HOME/lib"
+  EXT="$HDFS3_HOME/ext"
+  local p krb5conf
+  krb5conf="$(cat "$RUN/krb5.conf.path" 2>/dev/null || true)"
+  # Hadoop 3.3 reflects into the JDK (Kerberos: sun.security.krb5.Config's default realm).
+  local extra=(-Djava.security.krb5.conf="$krb5conf"
+    --add-exports=java.security.jgss/sun.security.krb5=ALL-UNNAMED)
+  for p in java.lang java.lang.reflect java.io java.net java.nio java.util \
+    java.util.concurrent sun.nio.ch sun.security.action; do
+    extra+=("--add-opens=java.base/$p=ALL-UNNAMED")
+  done
+  JAVA_OPTS+=("${extra[@]}")
+  CLIENT_OPTS+=("${extra[@]}")
+}
+
+have_jars3() { [ "$(cat "$LIB/.complete" 2>/dev/null)" = "${ARTIFACTS3[*]}" ]; }
+
+ensure_jars3() {
+  have_jars3 && return 0
+  command -v mvn >/dev/null 2>&1 || die "no mvn (Maven fetches Hadoop 3.3.4's jars once)"
+  mkdir -p "$HDFS3_HOME"
+  if command -v flock >/dev/null 2>&1; then  # one download at a time per cache (fd 8)
+    exec 8>"$HDFS3_HOME/.lock"
+    flock 8
+    have_jars3 && { exec 8>&-; return 0; }
+  fi
+  local tmp a g rest_ v deps=""
+  tmp="$(mktemp -d "$HDFS3_HOME/tmp.XXXXXX")"
+  # shellcheck disable=SC2064  # expand $tmp now
+  trap "rm -rf '$tmp'" EXIT
+  for a in "${ARTIFACTS3[@]}"; do
+    g="${a%%:*}" rest_="${a#*:}" v="${a##*:}"
+    deps+="<dependency><groupId>$g</groupId><artifactId>${rest_%%:*}</artifactId>"
+    deps+="<version>$v</version></dependency>"
+  done
+  cat >"$tmp/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+<groupId>zoo_tune</groupId><artifactId>hdfs3-jars</artifactId><version>1</version>
+<packaging>pom</packaging><dependencies>$deps</dependencies></project>
+POM
+  say "fetching Hadoop 3.3.4's HDFS jars from Maven Central (once; ~60 MB) into $LIB"
+  mvn -q -B -f "$tmp/pom.xml" -Dmaven.repo.local="$M2" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$tmp/lib" >"$tmp/mvn.log" 2>&1 \
+    || { tail -n 20 "$tmp/mvn.log" >&2; die "mvn could not fetch the HDFS jars"; }
+  echo "${ARTIFACTS3[*]}" >"$tmp/lib/.complete"
+  rm -rf "$LIB"
+  mv "$tmp/lib" "$LIB"
+  rm -rf "$tmp"
+  trap - EXIT
+  exec 8>&-
+  say "jars cached in $LIB ($(du -sh "$LIB" | cut -f1))"
+}
+
+kerberos_setup() {  # krb5.conf and keytabs from scripts/kdc.sh (its KDC must run)
+  local krb5conf="${KRB5_CONFIG:-}" kt
+  if [ -z "$krb5conf" ]; then
+    krb5conf="$(bash "$KDC_SH" conf | tail -n 1)" \
+      || die "no KDC runs: scripts/kdc.sh start (and export KRB5_CONFIG=<its krb5.conf>)"
+  fi
+  [ -f "$krb5conf" ] || die "KRB5_CONFIG=$krb5conf: no such file"
+  bash "$KDC_SH" status >/dev/null || die "no KDC of scripts/kdc.sh runs (scripts/kdc.sh start)"
+  readlink -f "$krb5conf" >"$RUN/krb5.conf.path"
+  kt="$(bash "$KDC_SH" keytab hdfs/localhost | tail -n 1)" \
+    || die "scripts/kdc.sh keytab hdfs/localhost failed"
+  echo "$kt" >"$RUN/hdfs.keytab.path"
+  kt="$(bash "$KDC_SH" keytab HTTP/localhost | tail -n 1)" \
+    || die "scripts/kdc.sh keytab HTTP/localhost failed"
+  echo "$kt" >"$RUN/http.keytab.path"
+}
+
+kerberos_props() {  # $1: core or hdfs: the kerberized cluster's properties of that site file
+  case "$1" in
+    core)
+      prop hadoop.security.authentication kerberos
+      prop hadoop.security.authorization true
+      ;;
+    hdfs)
+      local hdfs_kt http_kt
+      hdfs_kt="$(cat "$RUN/hdfs.keytab.path")"
+      http_kt="$(cat "$RUN/http.keytab.path")"
+      prop dfs.block.access.token.enable true
+      prop dfs.data.transfer.protection privacy
+      prop ignore.secure.ports.for.testing true
+      prop dfs.namenode.kerberos.principal "hdfs/localhost@$REALM"
+      prop dfs.namenode.keytab.file "$hdfs_kt"
+      prop dfs.namenode.kerberos.internal.spnego.principal "HTTP/localhost@$REALM"
+      prop dfs.secondary.namenode.kerberos.principal "hdfs/localhost@$REALM"
+      prop dfs.datanode.kerberos.principal "hdfs/localhost@$REALM"
+      prop dfs.datanode.keytab.file "$hdfs_kt"
+      prop dfs.web.authentication.kerberos.principal "HTTP/localhost@$REALM"
+      prop dfs.web.authentication.kerberos.keytab "$http_kt"
+      ;;
+  esac
+}
+
+kerberos_ticket() {  # a ticket of hdfs/localhost in the run dir, for DFSAdmin (`report`)
+  KRB5CCNAME="FILE:$RUN/ccache" bash "$KDC_SH" run kinit -k \
+    -t "$(cat "$RUN/hdfs.keytab.path")" "hdfs/localhost@$REALM" >/dev/null 2>&1
+}
 
 have_jars() {
   local j
@@ -180,6 +320,7 @@ write_conf() {  # $1: NameNode RPC port
     echo '<?xml version="1.0"?>'
     echo '<configuration>'
     prop fs.defaultFS "hdfs://127.0.0.1:$port"
+    if [ "$KERBEROS" = 1 ]; then kerberos_props core; fi
     prop hadoop.tmp.dir "$dfs/tmp"
     echo '</configuration>'
   } >"$conf/core-site.xml"
@@ -207,6 +348,7 @@ write_conf() {  # $1: NameNode RPC port
     # hdfs-native clients reading this (HADOOP_CONF_DIR) give up on a dead NameNode in ~4 s,
     # not after ~3 min of retries.
     prop dfs.client.failover.max.attempts 3
+    if [ "$KERBEROS" = 1 ]; then kerberos_props hdfs; fi
     echo '</configuration>'
   } >"$conf/hdfs-site.xml"
   cat >"$conf/log4j.properties" <<'EOF'
@@ -257,6 +399,7 @@ launch() {  # $1: role, $2: main class; detached, logs to a file, pid recorded
 report() {
   local t=()
   command -v timeout >/dev/null 2>&1 && t=(timeout 30)
+  if [ "$KERBEROS" = 1 ]; then t=(env "KRB5CCNAME=FILE:$RUN/ccache" "${t[@]}"); fi
   "${t[@]}" "$JAVA" "${CLIENT_OPTS[@]}" -cp "$(classpath)" org.apache.hadoop.hdfs.tools.DFSAdmin \
     -D ipc.client.connect.max.retries=0 -report 2>&1
 }
@@ -292,7 +435,15 @@ cmd_start() {
     rm -f "$RUN/$role.pid"
   done
   command -v "$JAVA" >/dev/null 2>&1 || die "no java (install a JDK 8+, or set JAVA_HOME)"
-  ensure_jars
+  if [ "$KERBEROS" = 1 ]; then
+    echo kerberos >"$RUN/mode"
+    kerberos_setup
+    use_kerberos
+    ensure_jars3
+  else
+    rm -f "$RUN/mode"
+    ensure_jars
+  fi
   write_ack_delay
 
   local port="${ZOO_TUNE_HDFS_PORT:-9000}"
@@ -312,6 +463,9 @@ cmd_start() {
     >"$RUN/logs/format.log" 2>&1 9>&- || { tail_logs "$RUN/logs/format.log"; die "format failed"; }
   launch namenode "$NN_CLASS"
   launch datanode "$DN_CLASS"
+  if [ "$KERBEROS" = 1 ]; then
+    kerberos_ticket || { cmd_stop 2>/dev/null; die "no ticket for hdfs/localhost from the KDC"; }
+  fi
 
   local deadline=$((SECONDS + TIMEOUT)) out="" dnlog="$RUN/logs/datanode.log"
   while :; do
@@ -379,15 +533,26 @@ cmd_status() {
   fi
 }
 
+# `start --kerberos`, or a kerberized cluster of ours in $RUN: its jars and options throughout.
+if [ "${1:-}" = start ] && [ "${2:-}" = --kerberos ]; then
+  KERBEROS=1
+elif [ "${1:-}" != start ] && [ "$(cat "$RUN/mode" 2>/dev/null)" = kerberos ]; then
+  use_kerberos
+fi
+
 case "${1:-}" in
-  start) cmd_start ;;
+  start)
+    [ -z "${2:-}" ] || [ "$2" = --kerberos ] || { echo "usage: $0 start [--kerberos]" >&2; exit 2; }
+    cmd_start
+    ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   uri) running || { say "not running"; exit 3; }; uri ;;
+  conf) running || { say "not running"; exit 3; }; echo "$RUN/conf" ;;
   logs) tail_logs ;;
   datanode) cmd_datanode ;;
   *)
-    echo "usage: $0 start|stop|status|uri|logs|datanode" >&2
+    echo "usage: $0 start [--kerberos]|stop|status|uri|conf|logs|datanode" >&2
     exit 2
     ;;
 esac

@@ -39,7 +39,8 @@ def test_credentials_reach_clients_and_go_with_the_context(monkeypatch, tmp_path
     monkeypatch.delenv(_kerberos.TOKEN_FILE_ENV, raising=False)
     saved = _kerberos.use_credentials("alice@ZOO.TEST", str(keytab))
     assert _kerberos.client_credentials() == {"kerberos_principal": "alice@ZOO.TEST",
-                                              "kerberos_keytab": str(keytab)}
+                                              "kerberos_keytab": str(keytab),
+                                              "hadoop.security.authentication": "kerberos"}
     # In a YARN container without that keytab, the delegation tokens authenticate instead.
     monkeypatch.setenv(_kerberos.TOKEN_FILE_ENV, str(tmp_path / "tokens"))
     keytab.unlink()

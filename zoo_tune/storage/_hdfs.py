@@ -46,8 +46,8 @@ class ZooTuneHdfsFileSystem(_Base):  # type: ignore[misc, valid-type]
                  kerberos_principal: str | None = None, kerberos_keytab: str | None = None,
                  **storage_options: Any) -> None:
         # The pair is kept in fsspec's storage options, so a copy unpickled in a Ray worker
-        # logs in the same way (``_kerberos.client_credentials`` drops it in a YARN container
-        # that has delegation tokens instead).
+        # logs in the same way; in a YARN container without that keytab file the container's
+        # delegation tokens authenticate instead.
         super().__init__(host, port, *args, **storage_options)
         if kerberos_principal and kerberos_keytab:
             from hdfs_native import Client

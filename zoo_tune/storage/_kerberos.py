@@ -25,7 +25,7 @@ TOKEN_FILE_ENV = "HADOOP_TOKEN_FILE_LOCATION"
 
 # What hdfs-native (and a NameNode) say when Kerberos is required and no credential works.
 _KERBEROS_TEXT = ("gssapi", "kerberos", "sasl", "cannot authenticate via", "no valid credentials",
-                  "authentication required", "kinit")
+                  "authentication required", "kinit", "simple authentication is not enabled")
 
 
 class KerberosRequiredError(InvalidInputError):
@@ -71,7 +71,10 @@ def client_credentials() -> dict[str, str]:
         return {}
     if not os.path.isfile(keytab) and os.environ.get(TOKEN_FILE_ENV):
         return {}
-    return {"kerberos_principal": principal, "kerberos_keytab": keytab}
+    # hdfs-native logs in with Kerberos only when told the cluster uses it (core-site.xml of
+    # HADOOP_CONF_DIR, or this setting); else it tries SIMPLE and retries for minutes.
+    return {"kerberos_principal": principal, "kerberos_keytab": keytab,
+            "hadoop.security.authentication": "kerberos"}
 
 
 def is_kerberos_error(err: BaseException) -> bool:
