@@ -11,6 +11,8 @@
 #   scripts/yarn.sh conf     print the HADOOP_CONF_DIR (yarn-site.xml, core-site.xml)
 #   scripts/yarn.sh rest     print the ResourceManager's REST base URL (http://127.0.0.1:port)
 #   scripts/yarn.sh logs     print the tail of both daemon logs and of the container logs
+#   scripts/yarn.sh start --kerberos
+#                            a kerberized one instead (see below); the last line is the conf dir
 #
 # The daemons are Hadoop 3.3.4's own ResourceManager and NodeManager (the Hadoop client inside
 # pyspark 3.5.7 is 3.3.4): org.apache.hadoop:hadoop-yarn-server-resourcemanager and
@@ -32,6 +34,30 @@
 #                            hdfs:// URI puts Spark's staging dir there)
 #   ZOO_TUNE_YARN_TIMEOUT    seconds to wait for the NodeManager to register (default 90)
 #   ZOO_TUNE_YARN_JAVA_OPTS  JVM options of both daemons; JAVA_HOME (default: java on PATH)
+#
+# Kerberized: `scripts/yarn.sh start --kerberos` (stop, status, conf, rest and logs then follow
+# the mode of the cluster in the run dir). Needs a KDC of scripts/kdc.sh running (its
+# ZOO_TUNE_KDC_RUN if not the default) and KRB5_CONFIG set to its krb5.conf (default:
+# `scripts/kdc.sh conf`), and, for an hdfs:// ZOO_TUNE_YARN_DEFAULT_FS (a kerberized HDFS of
+# scripts/hdfs.sh start --kerberos), that HDFS's HADOOP_CONF_DIR: ZOO_TUNE_YARN_HDFS_CONF, else
+# `scripts/hdfs.sh conf` (with the caller's ZOO_TUNE_HDFS_RUN). hadoop.security.authentication=
+# kerberos and hadoop.security.authorization=true (default ACLs: *); the ResourceManager logs in
+# as rm/localhost@ZOO.TEST, the NodeManager as nm/localhost@ZOO.TEST (keytabs of
+# `scripts/kdc.sh keytab`; HTTP/localhost@ZOO.TEST for SPNEGO, which guards only the daemons'
+# internal servlets: the REST API stays open, with no user, as with simple authentication);
+# both principals map to the local user running the daemons (hadoop.security.auth_to_local,
+# then DEFAULT: alice@ZOO.TEST is alice); -Djava.security.krb5.conf=$KRB5_CONFIG on both JVMs.
+# Still the DefaultContainerExecutor (Hadoop runs it in secure mode: every container runs as the
+# daemons' user, not as the submitter). The conf dir (`conf`) is complete for clients of both
+# services: core-site.xml (Kerberos on, fs.defaultFS), hdfs-site.xml (the HDFS's own, copied:
+# dfs.namenode.kerberos.principal, dfs.data.transfer.protection, ...) and yarn-site.xml with
+# yarn.resourcemanager.principal (spark-submit names it as the renewer of the HDFS delegation
+# tokens it gets; the RM renews them, so its principal must be spelt out, with no _HOST).
+# Containers find the krb5.conf as if it were at its usual place on a real cluster: the NM
+# puts KRB5_CONFIG and JAVA_TOOL_OPTIONS=-Djava.security.krb5.conf=... in their environment
+# (yarn.nodemanager.admin-env; without it a Spark AM dies at once: "Can't get Kerberos realm",
+# "KrbException: Cannot locate default realm"). A client JVM on this machine (spark-submit's
+# driver) still needs -Djava.security.krb5.conf itself: Java reads no KRB5_CONFIG.
 set -euo pipefail
 
 YARN_HOME="${ZOO_TUNE_YARN_HOME:-$HOME/.cache/zoo_tune/yarn}"
@@ -64,6 +90,13 @@ RM_CLASS=org.apache.hadoop.yarn.server.resourcemanager.ResourceManager
 NM_CLASS=org.apache.hadoop.yarn.server.nodemanager.NodeManager
 ROLES=(resourcemanager nodemanager)
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+REALM=ZOO.TEST
+KERBEROS=0  # 1: `start --kerberos`, or a kerberized cluster of ours in $RUN (its mode file)
+KDC_SH="$(dirname "${BASH_SOURCE[0]}")/kdc.sh"
+HDFS_SH="$(dirname "${BASH_SOURCE[0]}")/hdfs.sh"
+RM_PRINCIPAL="rm/localhost@$REALM"
+NM_PRINCIPAL="nm/localhost@$REALM"
+HTTP_PRINCIPAL="HTTP/localhost@$REALM"
 
 say() { echo "yarn.sh: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -128,6 +161,85 @@ EOF
   say "jars cached in $LIB ($(du -sh "$LIB" | cut -f1))"
 }
 
+# --- the kerberized mode (principals and keytabs from scripts/kdc.sh) ---
+
+use_kerberos() {  # this run of the script: the kerberized daemons' JVM options
+  KERBEROS=1
+  local krb5conf
+  krb5conf="$(cat "$RUN/krb5.conf.path" 2>/dev/null || true)"
+  # Hadoop reads the default realm through sun.security.krb5.Config (reflection).
+  JAVA_OPTS+=(-Djava.security.krb5.conf="$krb5conf"
+    --add-exports=java.security.jgss/sun.security.krb5=ALL-UNNAMED)
+}
+
+kerberos_setup() {  # krb5.conf, keytabs and the HDFS's conf, recorded in the run dir
+  local krb5conf="${KRB5_CONFIG:-}" kt hconf="${ZOO_TUNE_YARN_HDFS_CONF:-}" name
+  if [ -z "$krb5conf" ]; then
+    krb5conf="$(bash "$KDC_SH" conf | tail -n 1)" \
+      || die "no KDC runs: scripts/kdc.sh start (and export KRB5_CONFIG=<its krb5.conf>)"
+  fi
+  [ -f "$krb5conf" ] || die "KRB5_CONFIG=$krb5conf: no such file"
+  bash "$KDC_SH" status >/dev/null || die "no KDC of scripts/kdc.sh runs (scripts/kdc.sh start)"
+  readlink -f "$krb5conf" >"$RUN/krb5.conf.path"
+  for name in rm nm http; do
+    case "$name" in
+      rm) kt="$RM_PRINCIPAL" ;; nm) kt="$NM_PRINCIPAL" ;; http) kt="$HTTP_PRINCIPAL" ;;
+    esac
+    kt="$(bash "$KDC_SH" keytab "${kt%@*}" | tail -n 1)" \
+      || die "scripts/kdc.sh keytab for the $name principal failed"
+    echo "$kt" >"$RUN/$name.keytab.path"
+  done
+  rm -f "$RUN/hdfs.conf.path"
+  case "$DEFAULT_FS" in
+    hdfs://*)
+      if [ -z "$hconf" ]; then
+        hconf="$(bash "$HDFS_SH" conf 2>/dev/null | tail -n 1)" \
+          || die "ZOO_TUNE_YARN_DEFAULT_FS=$DEFAULT_FS but no HDFS conf: set" \
+            "ZOO_TUNE_YARN_HDFS_CONF (or the ZOO_TUNE_HDFS_RUN of scripts/hdfs.sh)"
+      fi
+      ;;
+  esac
+  if [ -n "$hconf" ]; then
+    [ -f "$hconf/hdfs-site.xml" ] || die "no hdfs-site.xml in $hconf (ZOO_TUNE_YARN_HDFS_CONF)"
+    grep -q dfs.namenode.kerberos.principal "$hconf/hdfs-site.xml" \
+      || die "$hconf/hdfs-site.xml names no dfs.namenode.kerberos.principal (not kerberized)"
+    readlink -f "$hconf" >"$RUN/hdfs.conf.path"
+  fi
+}
+
+kerberos_props() {  # $1: core or yarn: the kerberized cluster's properties of that site file
+  local user
+  case "$1" in
+    core)
+      user="$(id -un)"
+      prop hadoop.security.authentication kerberos
+      prop hadoop.security.authorization true
+      # The daemons' principals are the local user running them; anyone else@ZOO.TEST: anyone.
+      prop hadoop.security.auth_to_local \
+        "RULE:[2:\$1/\$2@\$0]([rn]m/localhost@${REALM//./\\.})s/.*/$user/ DEFAULT"
+      ;;
+    yarn)
+      local krb5conf env
+      prop yarn.resourcemanager.principal "$RM_PRINCIPAL"
+      prop yarn.resourcemanager.keytab "$(cat "$RUN/rm.keytab.path")"
+      prop yarn.resourcemanager.webapp.spnego-principal "$HTTP_PRINCIPAL"
+      prop yarn.resourcemanager.webapp.spnego-keytab-file "$(cat "$RUN/http.keytab.path")"
+      prop yarn.nodemanager.principal "$NM_PRINCIPAL"
+      prop yarn.nodemanager.keytab "$(cat "$RUN/nm.keytab.path")"
+      prop yarn.nodemanager.webapp.spnego-principal "$HTTP_PRINCIPAL"
+      prop yarn.nodemanager.webapp.spnego-keytab-file "$(cat "$RUN/http.keytab.path")"
+      prop yarn.nodemanager.container-executor.class \
+        org.apache.hadoop.yarn.server.nodemanager.DefaultContainerExecutor
+      # Every container finds the krb5.conf, as on a real cluster (/etc/krb5.conf): MIT's
+      # libraries by KRB5_CONFIG, Java by JAVA_TOOL_OPTIONS (Hadoop wants the default realm
+      # as soon as Kerberos is on, even in a container that only uses delegation tokens).
+      krb5conf="$(cat "$RUN/krb5.conf.path")"
+      env="MALLOC_ARENA_MAX=\$MALLOC_ARENA_MAX,KRB5_CONFIG=$krb5conf"
+      prop yarn.nodemanager.admin-env "$env,JAVA_TOOL_OPTIONS=-Djava.security.krb5.conf=$krb5conf"
+      ;;
+  esac
+}
+
 free_port() {  # a port nothing listens on now (the kernel's pick)
   local python="${PYTHON:-python3}"
   "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -180,6 +292,7 @@ write_conf() {
     prop yarn.scheduler.capacity.maximum-am-resource-percent 0.5
     prop yarn.scheduler.capacity.node-locality-delay -1
     prop yarn.log-aggregation-enable false
+    if [ "$KERBEROS" = 1 ]; then kerberos_props yarn; fi
     echo '</configuration>'
   } >"$conf/yarn-site.xml"
   {
@@ -187,8 +300,12 @@ write_conf() {
     echo '<configuration>'
     prop fs.defaultFS "$DEFAULT_FS"
     prop hadoop.tmp.dir "$RUN/tmp"
+    if [ "$KERBEROS" = 1 ]; then kerberos_props core; fi
     echo '</configuration>'
   } >"$conf/core-site.xml"
+  if [ -f "$RUN/hdfs.conf.path" ]; then  # the kerberized HDFS's principals, SASL settings
+    cp "$(cat "$RUN/hdfs.conf.path")/hdfs-site.xml" "$conf/hdfs-site.xml"
+  fi
   cat >"$conf/log4j.properties" <<'EOF'
 log4j.rootLogger=INFO,console
 log4j.appender.console=org.apache.log4j.ConsoleAppender
@@ -262,6 +379,9 @@ cmd_start() {
   mkdir -p "$RUN"
   lock "$RUN/.lock"
   if running; then
+    if [ "$KERBEROS" = 1 ] && [ "$(cat "$RUN/mode" 2>/dev/null)" != kerberos ]; then
+      die "a YARN without Kerberos of ours runs in $RUN: scripts/yarn.sh stop first"
+    fi
     say "already running (resourcemanager pid $(pid_of resourcemanager)," \
       "nodemanager pid $(pid_of nodemanager))"
     echo "$RUN/conf"
@@ -281,6 +401,13 @@ cmd_start() {
     JAVA_HOME="$(dirname "$(dirname "$(readlink -f "$(command -v "$JAVA")")")")"
   fi
   export JAVA_HOME
+  if [ "$KERBEROS" = 1 ]; then
+    echo kerberos >"$RUN/mode"
+    kerberos_setup
+    use_kerberos
+  else
+    rm -f "$RUN/mode" "$RUN/krb5.conf.path" "$RUN/hdfs.conf.path"
+  fi
   ensure_jars
   local t0=$SECONDS
   rm -rf "$RUN/conf" "$RUN/logs" "$RUN/nm-local" "$RUN/nm-logs" "$RUN/tmp"
@@ -306,9 +433,11 @@ cmd_start() {
     fi
     sleep 0.5
   done
+  local kerb=""
+  [ "$KERBEROS" = 0 ] || kerb=", Kerberos on ($RM_PRINCIPAL, $NM_PRINCIPAL)"
   say "running in $((SECONDS - t0))s: resourcemanager pid $(pid_of resourcemanager)" \
     "(REST $(rest)), nodemanager pid $(pid_of nodemanager) offering ${MEMORY_MB} MB," \
-    "$VCORES vcores; export HADOOP_CONF_DIR=$RUN/conf"
+    "$VCORES vcores$kerb; export HADOOP_CONF_DIR=$RUN/conf"
   echo "$RUN/conf"
 }
 
@@ -328,15 +457,25 @@ cmd_status() {
   fi
 }
 
+# `start --kerberos`, or a kerberized cluster of ours in $RUN: its options throughout.
+if [ "${1:-}" = start ] && [ "${2:-}" = --kerberos ]; then
+  KERBEROS=1
+elif [ "${1:-}" != start ] && [ "$(cat "$RUN/mode" 2>/dev/null)" = kerberos ]; then
+  use_kerberos
+fi
+
 case "${1:-}" in
-  start) cmd_start ;;
+  start)
+    [ -z "${2:-}" ] || [ "$2" = --kerberos ] || { echo "usage: $0 start [--kerberos]" >&2; exit 2; }
+    cmd_start
+    ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   conf) running || { say "not running"; exit 3; }; echo "$RUN/conf" ;;
   rest) running || { say "not running"; exit 3; }; rest ;;
   logs) tail_logs ;;
   *)
-    echo "usage: $0 start|stop|status|conf|rest|logs" >&2
+    echo "usage: $0 start [--kerberos]|stop|status|conf|rest|logs" >&2
     exit 2
     ;;
 esac

@@ -138,7 +138,8 @@ def test_asha_vs_fifo(outputs):
 # with scripts/spark-standalone.sh), where zoo_tune runs in standalone mode, so that path is
 # covered too.
 SPARK_COMMANDS = {
-    "startup": ["startup.py", "--smoke", "--modes", "local-cluster"],
+    # --auth on: one cluster start (the on/off comparison is the benchmark's, not the smoke's)
+    "startup": ["startup.py", "--smoke", "--modes", "local-cluster", "--auth", "on"],
     "spark_peers:zoo_tune": ["spark_peers.py", "--smoke", "--contenders", "zoo_tune"],
     "spark_peers:hyperopt_queue": ["spark_peers.py", "--smoke", "--contenders", "hyperopt_queue"],
     # Petastorm lives outside the venv (scripts/petastorm-site.sh) and Ray Data's start-up
@@ -163,6 +164,7 @@ def spark_outputs(tmp_path_factory):
 @pytest.mark.timeout(SPARK_TIMEOUT_S + 120)  # the first test to ask runs the fixture
 def test_startup(spark_outputs):
     result = _result(spark_outputs, "startup")
+    assert result["settings"]["auth"] == "on"
     (row,) = result["results"]
     assert row["mode"] == "local-cluster" and row["repeats"] == 1
     # 2 Ray nodes and the spare executor zoo_tune leaves to Spark's jobs
@@ -178,6 +180,11 @@ def test_startup(spark_outputs):
     # stop_context left nothing: no Ray node process, executor, JVM or Ray child
     assert row["left_processes"] == 0 and row["ray_initialized_after_stop"] is False
     assert row["startup_s_runs"] == [row["startup_s"]]
+    # ray_auth reached init_context (the smoke's RAY_AUTH_MODE=disabled does not turn
+    # zoo_tune's authentication off): a token file, and token mode in every Ray node's process
+    assert row["ray_auth_passed"] is True and row["auth_token_file_set"] is True
+    assert row["ray_auth_mode_env"] == "token"
+    assert set(row["ray_node_auth_modes"]) == {"token"}, row["ray_node_auth_modes"]
 
 
 @pytest.mark.timeout(SPARK_TIMEOUT_S + 120)

@@ -45,3 +45,31 @@ def kerberized_hdfs(tmp_path_factory):
         assert script(KDC, "status", env=env).returncode == 3
         assert_none_left(str(hdfs_run), timeout=30)
         assert_none_left(str(kdc_run))
+
+
+@pytest.fixture(scope="package")
+def kerberized_yarn(kerberized_hdfs, tmp_path_factory):
+    """scripts/yarn.sh start --kerberos over ``kerberized_hdfs`` (its fs.defaultFS):
+    (client HADOOP_CONF_DIR, RM REST URL, run dir, env of the scripts); stopped and checked at
+    the end (status 3, no process left under its run dir)."""
+    from tests.security._procs import SCRIPTS
+
+    yarn = SCRIPTS / "yarn.sh"
+    uri, hdfs_conf, _, hdfs_env = kerberized_hdfs
+    run = tmp_path_factory.mktemp("kerberized_yarn")
+    env = {**hdfs_env, "ZOO_TUNE_YARN_RUN": str(run), "ZOO_TUNE_YARN_DEFAULT_FS": uri,
+           "ZOO_TUNE_YARN_HDFS_CONF": hdfs_conf}
+    try:
+        t0 = time.monotonic()
+        started = script(yarn, "start", "--kerberos", env=env, timeout=600)
+        if started.returncode != 0:
+            print(script(yarn, "logs", env=env).stderr[-6000:])
+        conf = last_line(started)
+        print(f"yarn.sh start --kerberos {time.monotonic() - t0:.1f}s")
+        rest = last_line(script(yarn, "rest", env=env))
+        yield conf, rest, run, env
+    finally:
+        stop = script(yarn, "stop", env=env)
+        assert stop.returncode == 0, stop.stderr
+        assert script(yarn, "status", env=env).returncode == 3
+        assert_none_left(str(run), timeout=30)
