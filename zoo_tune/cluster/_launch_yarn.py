@@ -68,6 +68,13 @@ def start(cluster_mode: str, settings: dict[str, Any],
             # and renews them for as long as the application runs.
             conf.setdefault("spark.kerberos.principal", settings["principal"])
             conf.setdefault("spark.kerberos.keytab", os.path.abspath(settings["keytab"]))
+            krb5_conf = os.environ.get("KRB5_CONFIG")
+            if krb5_conf and "java.security.krb5.conf" not in conf.get(
+                    "spark.driver.extraJavaOptions", ""):
+                # Java reads no KRB5_CONFIG: the driver JVM gets the realm's krb5.conf named.
+                conf["spark.driver.extraJavaOptions"] = (
+                    conf.get("spark.driver.extraJavaOptions", "")
+                    + f" -Djava.security.krb5.conf={krb5_conf}").strip()
         if all(is_loopback(host) for host, _ in _yarn.resource_managers(conf_dir)):
             # A YARN on this machine: containers reach the driver (and Ray head) on loopback.
             conf.setdefault("spark.driver.host", "127.0.0.1")

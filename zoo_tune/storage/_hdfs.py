@@ -46,15 +46,15 @@ class ZooTuneHdfsFileSystem(_Base):  # type: ignore[misc, valid-type]
                  kerberos_principal: str | None = None, kerberos_keytab: str | None = None,
                  **storage_options: Any) -> None:
         # The pair is kept in fsspec's storage options, so a copy unpickled in a Ray worker
-        # logs in the same way; in a YARN container without that keytab file the container's
-        # delegation tokens authenticate instead.
+        # logs in the same way; in a YARN container the delegation tokens YARN handed it
+        # authenticate instead (the keytab stays with the driver).
         super().__init__(host, port, *args, **storage_options)
         if kerberos_principal and kerberos_keytab:
             from hdfs_native import Client
 
             from zoo_tune.storage._kerberos import TOKEN_FILE_ENV
 
-            if os.path.isfile(kerberos_keytab) or not os.environ.get(TOKEN_FILE_ENV):
+            if not os.environ.get(TOKEN_FILE_ENV):
                 url = f"hdfs://{host}" + (f":{port}" if port else "")
                 self.client = Client(url, storage_options, kerberos_principal=kerberos_principal,
                                      kerberos_keytab=kerberos_keytab)

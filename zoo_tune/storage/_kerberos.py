@@ -5,7 +5,7 @@
 :data:`KEYTAB_ENV`); every hdfs-native client zoo_tune makes then logs in from the keytab
 (hdfs-native takes them per client), in the driver and in trials on the same machine. In a
 YARN container the client uses the delegation tokens YARN hands the container
-(``HADOOP_TOKEN_FILE_LOCATION``) instead: the keytab stays on the driver's machine. Without
+(``HADOOP_TOKEN_FILE_LOCATION``) instead, even where the keytab's path exists there. Without
 either, ``kinit``'s ticket cache is used, as by every Hadoop client.
 
 Example:
@@ -63,14 +63,14 @@ def check_credentials(principal: object, keytab: object) -> None:
 def client_credentials() -> dict[str, str]:
     """hdfs-native's ``kerberos_principal`` / ``kerberos_keytab`` for a client made here.
 
-    Empty when none were given, or in a container with delegation tokens and no such keytab
-    file (the tokens authenticate there).
+    Empty when none were given; in a YARN container (delegation tokens) only the setting that
+    makes hdfs-native use them.
     """
     principal, keytab = os.environ.get(PRINCIPAL_ENV), os.environ.get(KEYTAB_ENV)
     if not principal or not keytab:
         return {}
-    if not os.path.isfile(keytab) and os.environ.get(TOKEN_FILE_ENV):
-        return {}
+    if os.environ.get(TOKEN_FILE_ENV):
+        return {"hadoop.security.authentication": "kerberos"}
     # hdfs-native logs in with Kerberos only when told the cluster uses it (core-site.xml of
     # HADOOP_CONF_DIR, or this setting); else it tries SIMPLE and retries for minutes.
     return {"kerberos_principal": principal, "kerberos_keytab": keytab,

@@ -1,0 +1,126 @@
+"""zoo_tune's yarn-client on the kerberized YARN and HDFS: trials in YARN containers write to
+the kerberized HDFS with the delegation tokens YARN hands them.
+
+The driver calls ``init_context("yarn-client", principal=, keytab=)``: Spark logs in from the
+keytab and obtains HDFS delegation tokens for the containers; a trial there finds the keytab's
+path but uses the tokens (``HADOOP_TOKEN_FILE_LOCATION``). The Python environment the
+containers run is a two-file archive of shims (``bin/python``, ``bin/ray``) that exec this
+venv by its path: every container is on this machine, and shipping the real 2.9 GB archive is
+tested in tests/cluster (this test is about Kerberos, not packing).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import textwrap
+
+import pytest
+
+from tests.security._procs import KDC, last_line, script
+
+pytestmark = [pytest.mark.slow]
+
+JOB = """
+import json, logging, os, sys, time
+import numpy as np
+logging.basicConfig(level=logging.WARNING)
+from zoo_tune import AutoEstimator, hp, init_context, stop_context
+
+uri, keytab, archive, jars, record_dir = sys.argv[1:6]
+rng = np.random.default_rng(0)
+y = rng.integers(0, 3, size=120)
+x = (np.eye(3, 4)[y] * 2 + rng.normal(scale=0.6, size=(120, 4))).astype(np.float32)
+
+
+def model_creator(config):
+    from torch import nn
+
+    record = {"container": os.environ.get("CONTAINER_ID"),
+              "tokens": bool(os.environ.get("HADOOP_TOKEN_FILE_LOCATION"))}
+    with open(os.path.join(record_dir, f"{os.getpid()}-{time.time_ns()}.json"), "w") as f:
+        json.dump(record, f)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+ctx = init_context("yarn-client", num_nodes=1, cores=1, archive=archive,
+                   executor_memory="512m", memory=2**30, object_store_memory=2**28,
+                   principal="alice@ZOO.TEST", keytab=keytab,
+                   spark_conf={"spark.yarn.jars": f"local:{jars}/*",
+                               "spark.yarn.am.memory": "512m", "spark.ui.enabled": "false"})
+app_id = ctx.spark.sparkContext.applicationId
+est = AutoEstimator.from_torch(model_creator=model_creator, optimizer="SGD",
+                               loss="CrossEntropyLoss", logs_dir=uri + "/user/alice/yarn",
+                               name="kerb_yarn")
+est.fit((x, y), epochs=1, n_sampling=2, metric="accuracy",
+        search_space={"lr": hp.uniform(0.01, 0.1)}, verbose=0)
+statuses = est.get_trial_table()["status"].tolist()
+stop_context()
+import hdfs_native
+
+client = hdfs_native.Client(uri, {"hadoop.security.authentication": "kerberos"},
+                            kerberos_principal="alice@ZOO.TEST", kerberos_keytab=keytab)
+owners = {}
+for status in client.list_status("/user/alice/yarn/kerb_yarn"):
+    owners[status.path.rsplit("/", 1)[-1]] = status.owner
+records = [json.load(open(os.path.join(record_dir, n))) for n in os.listdir(record_dir)]
+print(json.dumps({"app_id": app_id, "statuses": statuses, "owners": owners,
+                  "records": records}))
+"""
+
+
+def _shim_archive(path) -> None:
+    """``bin/python`` and ``bin/ray`` that exec this venv's (containers are on this machine).
+
+    ``bin/ray`` is Python, not shell: Ray on Spark runs it with the Python interpreter too.
+    """
+    venv_bin = os.path.dirname(sys.executable)
+    shims = {"python": f'#!/bin/sh\nexec "{venv_bin}/python" "$@"\n',
+             "ray": f"#!{venv_bin}/python\nimport os, sys\n"
+                    f"os.execv({venv_bin + '/ray'!r}, [{venv_bin + '/ray'!r}, *sys.argv[1:]])\n"}
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in shims.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"bin/{name}")
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.mark.timeout(900)
+def test_yarn_client_trials_write_with_delegation_tokens(kerberized_yarn, kerberized_hdfs,
+                                                         tmp_path):
+    import pyspark
+
+    conf, _, run, env = kerberized_yarn
+    uri = kerberized_hdfs[0]
+    keytab = last_line(script(KDC, "keytab", "alice", env=env))
+    archive = tmp_path / "shim-env.tar.gz"
+    _shim_archive(archive)
+    records = tmp_path / "records"
+    records.mkdir()
+    job = tmp_path / "job.py"
+    job.write_text(textwrap.dedent(JOB))
+    home = tmp_path / "home"
+    home.mkdir()
+    client_env = {k: v for k, v in os.environ.items() if not k.startswith(("KRB5", "HADOOP_"))}
+    client_env.update(HOME=str(home), KRB5_CONFIG=env["KRB5_CONFIG"], HADOOP_CONF_DIR=conf,
+                      KRB5CCNAME=f"FILE:{tmp_path}/no-such-ccache", RAY_DEDUP_LOGS="0")
+    client_env.pop("SPARK_HOME", None)
+    jars = os.path.join(os.path.dirname(pyspark.__file__), "jars")
+    proc = subprocess.run([sys.executable, str(job), uri, keytab, str(archive), jars,
+                           str(records)], env=client_env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=800)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-6000:])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["statuses"] == ["TERMINATED"] * 2, out
+    # The trials ran in YARN containers of the application, with its delegation tokens ...
+    trials = [r for r in out["records"] if r["container"]]  # not fit's check on the driver
+    app_tag = out["app_id"].replace("application_", "")
+    assert len(trials) >= 2 and all(app_tag in r["container"] for r in trials), out["records"]
+    assert all(r["tokens"] for r in trials), trials
+    # ... and what they wrote on the kerberized HDFS is alice's.
+    assert out["owners"] and set(out["owners"].values()) == {"alice"}, out["owners"]
