@@ -46,7 +46,8 @@
 # NameNode names its principal (hdfs/localhost) in the SASL negotiation, and Java clients take
 # it from hdfs-site.xml. 127.0.0.1 also matches the service (127.0.0.1:PORT) of delegation
 # tokens that Java clients get (hadoop.security.token.service.use_ip defaults to true), which
-# hdfs-native matches against the URI's host:port literally.
+# hdfs-native matches against the URI's host:port literally. ZOO_TUNE_HDFS_TOKEN_RENEW_S (kerberized
+# only): delegation tokens expire that many seconds after their last renewal (default: a day).
 set -euo pipefail
 
 HDFS_HOME="${ZOO_TUNE_HDFS_HOME:-$HOME/.cache/zoo_tune/hdfs}"
@@ -204,6 +205,11 @@ kerberos_props() {  # $1: core or hdfs: the kerberized cluster's properties of t
       prop dfs.datanode.keytab.file "$hdfs_kt"
       prop dfs.web.authentication.kerberos.principal "HTTP/localhost@$REALM"
       prop dfs.web.authentication.kerberos.keytab "$http_kt"
+      if [ -n "${ZOO_TUNE_HDFS_TOKEN_RENEW_S:-}" ]; then
+        # Delegation tokens expire this many seconds after their last renewal (default one
+        # day): tests of jobs that outlive it (YARN's ResourceManager renews them meanwhile).
+        prop dfs.namenode.delegation.token.renew-interval "$(( ZOO_TUNE_HDFS_TOKEN_RENEW_S * 1000 ))"
+      fi
       ;;
   esac
 }

@@ -3,18 +3,17 @@
 The ResourceManager (rm/localhost@ZOO.TEST) and NodeManager (nm/localhost@ZOO.TEST) log in from
 keytabs; clients use the conf dir that ``yarn.sh conf`` prints. The YARN client is Hadoop's own
 ``yarn node -list`` (``NodeCLI``, in pyspark's shaded hadoop-client jars), run with a ticket of
-alice, with none, and with SIMPLE authentication; then spark-submit runs a PySpark application
-on YARN as alice (--principal/--keytab), whose executor writes to the kerberized HDFS.
+alice, with none, and with SIMPLE authentication. A Spark application on it, as alice, writing
+to the kerberized HDFS from its containers with delegation tokens the ResourceManager renews:
+test_kerberos_yarn_fit.py (zoo_tune's yarn-client).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -110,79 +109,3 @@ def test_kerberos_client_sees_the_nodemanager_and_others_are_refused(kerberized_
     assert refused.returncode != 0
     assert "SIMPLE authentication is not enabled.  Available:[TOKEN, KERBEROS]" in \
         refused.stderr
-
-
-APP = textwrap.dedent("""
-    import sys
-    from pyspark.sql import SparkSession
-
-    uri = sys.argv[1]
-    spark = SparkSession.builder.appName("kerberized-yarn-smoke").getOrCreate()
-    count = spark.range(10).count()
-    # A Python task in the executor (a YARN container): it reads nothing, just runs.
-    n = spark.sparkContext.parallelize(range(10), 1).map(lambda x: x * 2).count()
-    spark.createDataFrame([(f"count={count} n={n}",)], ["value"]).coalesce(1).write.mode(
-        "overwrite").text(uri + "/user/alice/out")
-    print("RESULT", count, n)
-    spark.stop()
-""")
-
-OWNER = textwrap.dedent("""
-    import json, sys
-    import hdfs_native
-
-    uri, keytab, path = sys.argv[1:4]
-    client = hdfs_native.Client(uri, {"hadoop.security.authentication": "kerberos"},
-                                kerberos_principal="alice@ZOO.TEST", kerberos_keytab=keytab)
-    out = []
-    for s in client.list_status(path):
-        data = ""
-        if s.path.endswith(".txt"):
-            with client.read(s.path) as f:
-                data = f.read().decode()
-        out.append([s.path, s.owner, data])
-    print(json.dumps(out))
-""")
-
-
-@pytest.mark.timeout(900)
-def test_spark_on_kerberized_yarn_writes_as_alice(kerberized_yarn, kerberized_hdfs, tmp_path):
-    conf, _, run, env = kerberized_yarn
-    uri = kerberized_hdfs[0]
-    keytab = last_line(script(KDC, "keytab", "alice", env=env))
-    app = tmp_path / "app.py"
-    app.write_text(APP)
-    krb5 = f"-Djava.security.krb5.conf={env['KRB5_CONFIG']}"
-    cmd = [str(VENV_BIN / "spark-submit"), "--master", "yarn", "--deploy-mode", "client",
-           "--principal", "alice@ZOO.TEST", "--keytab", keytab,
-           "--conf", "spark.executor.instances=1", "--conf", "spark.executor.memory=512m",
-           "--conf", "spark.yarn.am.memory=512m", "--conf", "spark.ui.enabled=false",
-           # The jars are on this machine (the only node): not zipped and staged on HDFS.
-           "--conf", f"spark.yarn.jars=local:{_pyspark_jars()}/*",
-           # Java reads no KRB5_CONFIG. The containers get the krb5.conf from the NodeManager
-           # (as from /etc/krb5.conf on a real cluster), the driver here needs it given.
-           "--driver-java-options", krb5,
-           str(app), uri]
-    client_env = _client_env(tmp_path, env, conf, str(tmp_path / "no-such-ccache"))
-    client_env.update(PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable,
-                      SPARK_LOCAL_IP="127.0.0.1")
-    client_env.pop("SPARK_HOME", None)
-    proc = subprocess.run(cmd, env=client_env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-6000:]
-    assert "RESULT 10 10" in proc.stdout
-    # The HDFS delegation token names the RM as renewer, and the RM renewed it.
-    assert "with renewer rm/localhost@ZOO.TEST" in proc.stderr
-    rm_log = (run / "logs" / "resourcemanager.log").read_text()
-    assert "Renewed delegation-token= [Kind: HDFS_DELEGATION_TOKEN" in rm_log
-    # The executor ran in a container of ours, which found the krb5.conf.
-    stderr = list(run.glob("nm-logs/application_*/container_*_000002/stderr"))
-    assert stderr
-    assert "Picked up JAVA_TOOL_OPTIONS: -Djava.security.krb5.conf=" in stderr[0].read_text()
-
-    owner = subprocess.run([sys.executable, "-c", OWNER, uri, keytab, "/user/alice/out"],
-                           env=client_env, capture_output=True, text=True, timeout=120)
-    assert owner.returncode == 0, owner.stderr[-3000:]
-    listed = json.loads(owner.stdout.strip().splitlines()[-1])
-    print("written:", listed)
-    assert listed and {o for _, o, _ in listed} == {"alice"}, listed
-    assert [d for p, _, d in listed if p.endswith(".txt")] == ["count=10 n=10\n"], listed

@@ -22,6 +22,7 @@ import textwrap
 import pytest
 
 from tests.security._procs import KDC, last_line, script
+from tests.security.conftest import TOKEN_RENEW_S
 
 pytestmark = [pytest.mark.slow]
 
@@ -32,6 +33,7 @@ logging.basicConfig(level=logging.WARNING)
 from zoo_tune import AutoEstimator, hp, init_context, stop_context
 
 uri, keytab, archive, jars, record_dir = sys.argv[1:6]
+EPOCH_S = float(sys.argv[6])
 rng = np.random.default_rng(0)
 y = rng.integers(0, 3, size=120)
 x = (np.eye(3, 4)[y] * 2 + rng.normal(scale=0.6, size=(120, 4))).astype(np.float32)
@@ -47,6 +49,13 @@ def model_creator(config):
     return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
 
 
+def slow_accuracy(y_true, y_pred):
+    time.sleep(EPOCH_S)  # trials outlive the delegation tokens' renew interval
+    with open(os.path.join(record_dir, "epochs.txt"), "a") as f:
+        f.write(f"{time.time()}\\n")
+    return float((np.asarray(y_pred).argmax(1) == y_true).mean())
+
+
 ctx = init_context("yarn-client", num_nodes=1, cores=1, archive=archive,
                    executor_memory="512m", memory=2**30, object_store_memory=2**28,
                    principal="alice@ZOO.TEST", keytab=keytab,
@@ -56,20 +65,27 @@ app_id = ctx.spark.sparkContext.applicationId
 est = AutoEstimator.from_torch(model_creator=model_creator, optimizer="SGD",
                                loss="CrossEntropyLoss", logs_dir=uri + "/user/alice/yarn",
                                name="kerb_yarn")
-est.fit((x, y), epochs=1, n_sampling=2, metric="accuracy",
+started = time.time()
+est.fit((x, y), epochs=3, n_sampling=2, metric=slow_accuracy, metric_mode="max",
         search_space={"lr": hp.uniform(0.01, 0.1)}, verbose=0)
 statuses = est.get_trial_table()["status"].tolist()
+best = type(est.get_best_model()).__name__  # its checkpoint, read back from HDFS
 stop_context()
 import hdfs_native
 
 client = hdfs_native.Client(uri, {"hadoop.security.authentication": "kerberos"},
                             kerberos_principal="alice@ZOO.TEST", kerberos_keytab=keytab)
 owners = {}
-for status in client.list_status("/user/alice/yarn/kerb_yarn"):
-    owners[status.path.rsplit("/", 1)[-1]] = status.owner
-records = [json.load(open(os.path.join(record_dir, n))) for n in os.listdir(record_dir)]
+checkpoints = 0
+for status in client.list_status("/user/alice/yarn/kerb_yarn", recursive=True):
+    owners[status.path] = status.owner
+    checkpoints += "/checkpoint_" in status.path and status.isdir
+records = [json.load(open(os.path.join(record_dir, n))) for n in os.listdir(record_dir)
+           if n.endswith(".json")]
+epochs = [float(t) for t in open(os.path.join(record_dir, "epochs.txt")).read().split()]
 print(json.dumps({"app_id": app_id, "statuses": statuses, "owners": owners,
-                  "records": records}))
+                  "records": records, "started": started, "epoch_ends": epochs, "best": best,
+                  "checkpoint_dirs": checkpoints}))
 """
 
 
@@ -111,9 +127,10 @@ def test_yarn_client_trials_write_with_delegation_tokens(kerberized_yarn, kerber
                       KRB5CCNAME=f"FILE:{tmp_path}/no-such-ccache", RAY_DEDUP_LOGS="0")
     client_env.pop("SPARK_HOME", None)
     jars = os.path.join(os.path.dirname(pyspark.__file__), "jars")
+    epoch_s = TOKEN_RENEW_S / 2.5  # 2 trials x 3 epochs, one at a time: > 2 renew intervals
     proc = subprocess.run([sys.executable, str(job), uri, keytab, str(archive), jars,
-                           str(records)], env=client_env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=800)
+                           str(records), str(epoch_s)], env=client_env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=800)
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-6000:])
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["statuses"] == ["TERMINATED"] * 2, out
@@ -122,5 +139,17 @@ def test_yarn_client_trials_write_with_delegation_tokens(kerberized_yarn, kerber
     app_tag = out["app_id"].replace("application_", "")
     assert len(trials) >= 2 and all(app_tag in r["container"] for r in trials), out["records"]
     assert all(r["tokens"] for r in trials), trials
-    # ... and what they wrote on the kerberized HDFS is alice's.
+    # ... and what they wrote on the kerberized HDFS is alice's, checkpoints included.
     assert out["owners"] and set(out["owners"].values()) == {"alice"}, out["owners"]
+    assert out["checkpoint_dirs"] >= 2 and out["best"] == "Sequential", out
+    # The fit outlived the tokens' renew interval more than twice (they were obtained before
+    # the fit started): the ResourceManager renewed them (renewer rm/localhost, Spark's choice
+    # from yarn.resourcemanager.principal) and the last epochs still wrote.
+    assert max(out["epoch_ends"]) - out["started"] > 2 * TOKEN_RENEW_S, out
+    rm_log = (run / "logs" / "resourcemanager.log").read_text()
+    assert rm_log.count("Renewed delegation-token= [Kind: HDFS_DELEGATION_TOKEN") >= 2
+    assert "renewer=rm," in rm_log, "the tokens' renewer is not the ResourceManager"
+    # The executors' containers found the realm's krb5.conf (yarn.sh's admin-env, as
+    # /etc/krb5.conf on a cluster): Java reads no KRB5_CONFIG.
+    stderr = list(run.glob("nm-logs/application_*/container_*_000002/stderr"))
+    assert stderr and "-Djava.security.krb5.conf=" in stderr[0].read_text()
