@@ -207,7 +207,7 @@ kerberos_props() {  # $1: core or hdfs: the kerberized cluster's properties of t
       prop dfs.web.authentication.kerberos.keytab "$http_kt"
       if [ -n "${ZOO_TUNE_HDFS_TOKEN_RENEW_S:-}" ]; then
         # Delegation tokens expire this many seconds after their last renewal (default one
-        # day): tests of jobs that outlive it (YARN's ResourceManager renews them meanwhile).
+        # day), for tests of what happens to jobs that outlive it.
         prop dfs.namenode.delegation.token.renew-interval "$(( ZOO_TUNE_HDFS_TOKEN_RENEW_S * 1000 ))"
       fi
       ;;
