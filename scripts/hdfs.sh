@@ -129,42 +129,10 @@ use_kerberos() {  # this run of the script: the kerberized cluster's jars and JV
   CLIENT_OPTS+=("${extra[@]}")
 }
 
-have_jars3() { [ "$(cat "$LIB/.complete" 2>/dev/null)" = "${ARTIFACTS3[*]}" ]; }
-
 ensure_jars3() {
-  have_jars3 && return 0
-  command -v mvn >/dev/null 2>&1 || die "no mvn (Maven fetches Hadoop 3.3.4's jars once)"
-  mkdir -p "$HDFS3_HOME"
-  if command -v flock >/dev/null 2>&1; then  # one download at a time per cache (fd 8)
-    exec 8>"$HDFS3_HOME/.lock"
-    flock 8
-    have_jars3 && { exec 8>&-; return 0; }
-  fi
-  local tmp a g rest_ v deps=""
-  tmp="$(mktemp -d "$HDFS3_HOME/tmp.XXXXXX")"
-  # shellcheck disable=SC2064  # expand $tmp now
-  trap "rm -rf '$tmp'" EXIT
-  for a in "${ARTIFACTS3[@]}"; do
-    g="${a%%:*}" rest_="${a#*:}" v="${a##*:}"
-    deps+="<dependency><groupId>$g</groupId><artifactId>${rest_%%:*}</artifactId>"
-    deps+="<version>$v</version></dependency>"
-  done
-  cat >"$tmp/pom.xml" <<POM
-<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
-<groupId>zoo_tune</groupId><artifactId>hdfs3-jars</artifactId><version>1</version>
-<packaging>pom</packaging><dependencies>$deps</dependencies></project>
-POM
-  say "fetching Hadoop 3.3.4's HDFS jars from Maven Central (once; ~60 MB) into $LIB"
-  mvn -q -B -f "$tmp/pom.xml" -Dmaven.repo.local="$M2" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$tmp/lib" >"$tmp/mvn.log" 2>&1 \
-    || { tail -n 20 "$tmp/mvn.log" >&2; die "mvn could not fetch the HDFS jars"; }
-  echo "${ARTIFACTS3[*]}" >"$tmp/lib/.complete"
-  rm -rf "$LIB"
-  mv "$tmp/lib" "$LIB"
-  rm -rf "$tmp"
-  trap - EXIT
-  exec 8>&-
-  say "jars cached in $LIB ($(du -sh "$LIB" | cut -f1))"
+  command -v mvn >/dev/null 2>&1 || have_maven_jars "${ARTIFACTS3[@]}" \
+    || die "no mvn (Maven fetches Hadoop 3.3.4's jars once)"
+  maven_jars "$HDFS3_HOME" "Hadoop 3.3.4's HDFS jars (~60 MB)" "${ARTIFACTS3[@]}"
 }
 
 kerberos_setup() {  # krb5.conf and keytabs from scripts/kdc.sh (its KDC must run)

@@ -123,42 +123,10 @@ running() {
 
 rest() { echo "http://127.0.0.1:$(cat "$RUN/webapp.port")"; }
 
-have_jars() { [ "$(cat "$LIB/.complete" 2>/dev/null)" = "${ARTIFACTS[*]}" ]; }
-
 ensure_jars() {
-  have_jars && return 0
-  command -v mvn >/dev/null 2>&1 || die "no mvn (Maven fetches the YARN jars once)"
-  mkdir -p "$YARN_HOME"
-  if command -v flock >/dev/null 2>&1; then  # one download at a time per cache (fd 8)
-    exec 8>"$YARN_HOME/.lock"
-    flock 8
-    have_jars && { exec 8>&-; return 0; }
-  fi
-  local tmp a g rest_ v deps=""
-  tmp="$(mktemp -d "$YARN_HOME/tmp.XXXXXX")"
-  # shellcheck disable=SC2064  # expand $tmp now
-  trap "rm -rf '$tmp'" EXIT
-  for a in "${ARTIFACTS[@]}"; do
-    g="${a%%:*}" rest_="${a#*:}" v="${a##*:}"
-    deps+="<dependency><groupId>$g</groupId><artifactId>${rest_%%:*}</artifactId>"
-    deps+="<version>$v</version></dependency>"
-  done
-  cat >"$tmp/pom.xml" <<EOF
-<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
-<groupId>zoo_tune</groupId><artifactId>yarn-jars</artifactId><version>1</version>
-<packaging>pom</packaging><dependencies>$deps</dependencies></project>
-EOF
-  say "fetching the YARN jars from Maven Central (once; ~70 MB)"
-  mvn -q -B -f "$tmp/pom.xml" -Dmaven.repo.local="$M2" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$tmp/lib" >"$tmp/mvn.log" 2>&1 \
-    || { tail -n 20 "$tmp/mvn.log" >&2; die "mvn could not fetch the YARN jars"; }
-  echo "${ARTIFACTS[*]}" >"$tmp/lib/.complete"
-  rm -rf "$LIB"
-  mv "$tmp/lib" "$LIB"
-  rm -rf "$tmp"
-  trap - EXIT
-  exec 8>&-
-  say "jars cached in $LIB ($(du -sh "$LIB" | cut -f1))"
+  command -v mvn >/dev/null 2>&1 || have_maven_jars "${ARTIFACTS[@]}" \
+    || die "no mvn (Maven fetches the YARN jars once)"
+  maven_jars "$YARN_HOME" "the YARN jars (~70 MB)" "${ARTIFACTS[@]}"
 }
 
 # --- the kerberized mode (principals and keytabs from scripts/kdc.sh) ---

@@ -77,28 +77,25 @@ class Storage:
             self.write_bytes(probe, b"")
             self.filesystem.delete_file(self.join(probe))
         except (OSError, RuntimeError) as err:
-            raise self._access_error(err) from err
+            self._raise_if_kerberos(err)
+            raise InvalidInputError(f"Cannot write to {self.uri!r}: {err}. Pick a logs_dir / "
+                                    f"remote_dir this user may write to.") from err
 
-    def _access_error(self, err: BaseException) -> InvalidInputError:
-        """A failed first access said clearly: Kerberos needed, or no permission here."""
+    def _raise_if_kerberos(self, err: BaseException) -> None:
+        """Raise ``KerberosRequiredError`` when ``err`` says this HDFS wants Kerberos."""
         from zoo_tune.storage._kerberos import is_kerberos_error, kerberos_required
 
         if self.scheme == "hdfs" and is_kerberos_error(err):
-            return kerberos_required(self.uri, err)
-        return InvalidInputError(f"Cannot write to {self.uri!r}: {err}. Pick a logs_dir / "
-                                 f"remote_dir this user may write to.")
+            raise kerberos_required(self.uri, err) from err
 
     def exists(self, relative: str = "") -> bool:
         """Whether ``relative`` below :attr:`path` exists."""
         import pyarrow.fs
 
-        from zoo_tune.storage._kerberos import is_kerberos_error, kerberos_required
-
         try:
             info = self.filesystem.get_file_info(self.join(relative) if relative else self.path)
         except (OSError, RuntimeError) as err:
-            if self.scheme == "hdfs" and is_kerberos_error(err):
-                raise kerberos_required(self.uri, err) from err
+            self._raise_if_kerberos(err)
             raise
         return info.type != pyarrow.fs.FileType.NotFound
 
