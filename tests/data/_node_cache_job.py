@@ -6,9 +6,10 @@ One local Ray node with 4 CPUs (logical slots on this 2-core machine) and a Spar
 ``local[2]`` session. Two fits of 4 one-CPU trials (2 epochs), each over a Spark DataFrame
 staged as Parquet (``driver_budget_mb=0``) that fits ``node_cache_mb``: first a 1 MiB table
 (the processes' baseline), then an ``MB`` MiB one. While each fit runs, a thread samples
-every 0.2 s what bench/data_sharing.py samples: the PSS and USS (private memory) of every
+every 0.2 s what bench/data_sharing.py samples: the PSS of every
 Ray process under this one (the Spark JVM left out: it made the frame), and the object
-store's bytes in use (Ray's own store stats). One JSON line on stdout, per fit.
+store's bytes in use (Ray's own store stats), and each trial's private mappings
+(``private_mb``). One JSON line on stdout, per fit.
 """
 
 from __future__ import annotations
@@ -42,13 +43,33 @@ def _model(config):
     return torch.nn.Linear(FEATURES, 10)
 
 
+def private_mb(pid: int) -> float:
+    """MiB of ``pid``'s private mappings that only it maps (its heap, its copies).
+
+    ``psutil``'s USS also counts the pages of *shared* mappings (the object store's
+    ``/dev/shm`` file) that, at that instant, no other process has touched: a trial that reads
+    ahead of the others shows part of the shared table as its own. A copy of the table lands
+    in a private mapping, so this counts only mappings whose permissions end in ``p``.
+    """
+    total_kb = 0
+    private = False
+    with open(f"/proc/{pid}/smaps") as smaps:
+        for line in smaps:
+            head = line.split(maxsplit=2)
+            if len(head) >= 2 and "-" in head[0] and len(head[1]) == 4:
+                private = head[1].endswith("p")  # a mapping's header: "start-end perms ..."
+            elif private and head[0] in ("Private_Clean:", "Private_Dirty:"):
+                total_kb += int(head[1])
+    return total_kb / 1024
+
+
 class Sampler:
-    """Peaks of: the object store's bytes, each trial process's USS, all Ray processes' PSS."""
+    """Peaks of: the object store's bytes, each trial's private memory, all Ray processes' PSS."""
 
     def __init__(self) -> None:
         self.root = psutil.Process()
         self.plasma_mb = 0.0
-        self.trial_uss: dict[int, float] = {}
+        self.trial_private: dict[int, float] = {}
         self.cache_pids: set[int] = set()
         self.ray_pss_mb = 0.0
         self.peak_parts: dict[str, float] = {}
@@ -98,8 +119,11 @@ class Sampler:
                     "cache" if "NodeCache" in title else (title.split() or ["?"])[0][-24:])
             parts[kind] = parts.get(kind, 0.0) + info.pss / 2**20
             if title.startswith("ray::ImplicitFunc"):
-                self.trial_uss[proc.pid] = max(self.trial_uss.get(proc.pid, 0.0),
-                                               info.uss / 2**20)
+                try:
+                    mb = private_mb(proc.pid)
+                except (FileNotFoundError, ProcessLookupError):  # it ended meanwhile
+                    continue
+                self.trial_private[proc.pid] = max(self.trial_private.get(proc.pid, 0.0), mb)
             if "NodeCache" in title:
                 self.cache_pids.add(proc.pid)
         if total > self.ray_pss_mb:
@@ -163,8 +187,8 @@ def main(logs_dir: str, mb: float) -> None:
                          "kind": meta["data"]["data"]["kind"],
                          "statuses": sorted(set(table["status"])), "trials": len(table),
                          "plasma_peak_mb": sampler.plasma_mb,
-                         "trial_uss_peak_mb": sorted(sampler.trial_uss.values()),
-                         "trial_processes": len(sampler.trial_uss),
+                         "trial_private_peak_mb": sorted(sampler.trial_private.values()),
+                         "trial_processes": len(sampler.trial_private),
                          "cache_processes": len(sampler.cache_pids),
                          "ray_pss_peak_mb": sampler.ray_pss_mb, "fit_s": took,
                          "sampler_errors": sampler.errors[:5],

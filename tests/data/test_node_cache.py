@@ -2,7 +2,8 @@
 
 The fit runs in its own driver process (tests/data/_node_cache_job.py) with its own 4-slot
 Ray node, so what it samples is that fit's memory alone: the object store's bytes in use,
-and each trial process's private memory (USS), against a 1 MiB table's run as baseline.
+and each trial process's private memory (its private mappings), against a 1 MiB table's
+run as baseline.
 """
 
 from __future__ import annotations
@@ -46,5 +47,7 @@ def test_four_concurrent_trials_read_one_copy_of_a_node_cached_table(tmp_path):
     added = big["ray_pss_peak_mb"] - base["ray_pss_peak_mb"]
     assert added < 2 * TABLE_MB, (added, big["ray_pss_peak_parts_mb"])
     # Each trial's private memory grew by far less than the table: it maps the shared copy.
-    grown = max(big["trial_uss_peak_mb"]) - max(base["trial_uss_peak_mb"])
-    assert grown < 0.25 * TABLE_MB, (base["trial_uss_peak_mb"], big["trial_uss_peak_mb"])
+    # (Private mappings only: USS also counted the shared table's pages that one trial had
+    # touched first, 48 MiB on one CI run.)
+    grown = max(big["trial_private_peak_mb"]) - max(base["trial_private_peak_mb"])
+    assert grown < 0.25 * TABLE_MB, (base["trial_private_peak_mb"], big["trial_private_peak_mb"])
