@@ -123,6 +123,8 @@ class Sampler:
                     mb = private_mb(proc.pid)
                 except (FileNotFoundError, ProcessLookupError):  # it ended meanwhile
                     continue
+                if mb == 0.0:  # an exiting process whose mappings are gone already
+                    continue
                 self.trial_private[proc.pid] = max(self.trial_private.get(proc.pid, 0.0), mb)
             if "NodeCache" in title:
                 self.cache_pids.add(proc.pid)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,12 @@ def test_four_concurrent_trials_read_one_copy_of_a_node_cached_table(tmp_path):
     added = big["ray_pss_peak_mb"] - base["ray_pss_peak_mb"]
     assert added < 2 * TABLE_MB, (added, big["ray_pss_peak_parts_mb"])
     # Each trial's private memory grew by far less than the table: it maps the shared copy.
-    # (Private mappings only: USS also counted the shared table's pages that one trial had
-    # touched first, 48 MiB on one CI run.)
-    grown = max(big["trial_private_peak_mb"]) - max(base["trial_private_peak_mb"])
-    assert grown < 0.25 * TABLE_MB, (base["trial_private_peak_mb"], big["trial_private_peak_mb"])
+    # (Private mappings only: USS also counts the shared table's pages that one trial has
+    # touched first.) One process's peak varies by up to ~60 MiB run to run, the 1 MiB
+    # baseline's too (measured: [446, 446, 446, 482] and [447, 493, 498, 504] MiB), so the
+    # typical trial (the median) is held to a quarter of the table and every trial (the
+    # highest) to half of it: a private copy in any trial adds a whole table.
+    base_mb, big_mb = base["trial_private_peak_mb"], big["trial_private_peak_mb"]
+    assert statistics.median(big_mb) - statistics.median(base_mb) < 0.25 * TABLE_MB, (
+        base_mb, big_mb)
+    assert max(big_mb) - max(base_mb) < 0.5 * TABLE_MB, (base_mb, big_mb)
