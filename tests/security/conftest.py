@@ -10,6 +10,9 @@ import pytest
 
 from tests.security._procs import HDFS, KDC, assert_none_left, last_line, script
 
+#: Seconds a delegation token of the package's HDFS lives after its issue or last renewal.
+TOKEN_RENEW_S = 30
+
 
 @pytest.fixture(scope="package")
 def kerberized_hdfs(tmp_path_factory):
@@ -20,7 +23,9 @@ def kerberized_hdfs(tmp_path_factory):
     base = tmp_path_factory.mktemp("kerberos")
     kdc_run, hdfs_run = base / "kdc", base / "hdfs"
     env = {**os.environ, "ZOO_TUNE_KDC_RUN": str(kdc_run), "ZOO_TUNE_HDFS_RUN": str(hdfs_run),
-           "ZOO_TUNE_HDFS_PORT": "0"}
+           "ZOO_TUNE_HDFS_PORT": "0",
+           # delegation tokens expire TOKEN_RENEW_S after their last renewal: a fit outlives that
+           "ZOO_TUNE_HDFS_TOKEN_RENEW_S": str(TOKEN_RENEW_S)}
     env.pop("KRB5_CONFIG", None)
     env.pop("HADOOP_CONF_DIR", None)
     try:

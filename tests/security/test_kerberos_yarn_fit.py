@@ -22,11 +22,12 @@ import textwrap
 import pytest
 
 from tests.security._procs import KDC, last_line, script
+from tests.security.conftest import TOKEN_RENEW_S
 
 pytestmark = [pytest.mark.slow]
 
 JOB = """
-import json, logging, os, sys, time
+import hashlib, json, logging, os, sys, time
 import numpy as np
 logging.basicConfig(level=logging.WARNING)
 from zoo_tune import AutoEstimator, hp, init_context, stop_context
@@ -50,8 +51,10 @@ def model_creator(config):
 
 def slow_accuracy(y_true, y_pred):
     time.sleep(EPOCH_S)  # trials outlive the delegation tokens' renew interval
+    tokens = os.environ.get("HADOOP_TOKEN_FILE_LOCATION")
+    digest = tokens and hashlib.sha256(open(tokens, "rb").read()).hexdigest()
     with open(os.path.join(record_dir, "epochs.txt"), "a") as f:
-        f.write(f"{time.time()}\\n")
+        f.write(f"{time.time()} {digest}\\n")
     return float((np.asarray(y_pred).argmax(1) == y_true).mean())
 
 
@@ -81,9 +84,12 @@ for status in client.list_status("/user/alice/yarn/kerb_yarn", recursive=True):
     checkpoints += "/checkpoint_" in status.path and status.isdir
 records = [json.load(open(os.path.join(record_dir, n))) for n in os.listdir(record_dir)
            if n.endswith(".json")]
-epochs = [float(t) for t in open(os.path.join(record_dir, "epochs.txt")).read().split()]
+lines = open(os.path.join(record_dir, "epochs.txt")).read().splitlines()
+epochs = [float(line.split()[0]) for line in lines]
+token_files = sorted({line.split()[1] for line in lines})
 print(json.dumps({"app_id": app_id, "statuses": statuses, "owners": owners,
                   "records": records, "started": started, "epoch_ends": epochs, "best": best,
+                  "token_files": token_files,
                   "checkpoint_dirs": checkpoints}))
 """
 
@@ -126,7 +132,7 @@ def test_yarn_client_trials_write_with_delegation_tokens(kerberized_yarn, kerber
                       KRB5CCNAME=f"FILE:{tmp_path}/no-such-ccache", RAY_DEDUP_LOGS="0")
     client_env.pop("SPARK_HOME", None)
     jars = os.path.join(os.path.dirname(pyspark.__file__), "jars")
-    epoch_s = 1.0  # short trials; outliving the tokens' renew interval is not yet supported
+    epoch_s = TOKEN_RENEW_S / 2.5  # 2 trials x 3 epochs, one at a time: > 2 renew intervals
     proc = subprocess.run([sys.executable, str(job), uri, keytab, str(archive), jars,
                            str(records), str(epoch_s)], env=client_env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=800)
@@ -143,9 +149,14 @@ def test_yarn_client_trials_write_with_delegation_tokens(kerberized_yarn, kerber
     # ... and what they wrote on the kerberized HDFS is alice's, checkpoints included.
     assert out["owners"] and set(out["owners"].values()) == {"alice"}, out["owners"]
     assert out["checkpoint_dirs"] >= 2 and out["best"] == "Sequential", out
-    # The tokens name the ResourceManager as renewer (Spark's choice from
-    # yarn.resourcemanager.principal), which took them on for the application.
+    # The fit outlived the tokens' renew interval more than twice and its last epochs still
+    # wrote: Spark's new tokens reached the file the trials read (zoo_tune's token refresher
+    # rewrote it: the trials saw more than one version of it).
     assert len(out["epoch_ends"]) == 6, out
+    assert max(out["epoch_ends"]) - out["started"] > 2 * TOKEN_RENEW_S, out
+    assert len(out["token_files"]) >= 2 and "None" not in out["token_files"], out
+    # The first tokens name the ResourceManager as renewer (Spark's choice from
+    # yarn.resourcemanager.principal), which took them on for the application.
     rm_log = (run / "logs" / "resourcemanager.log").read_text()
     assert "Renewed delegation-token= [Kind: HDFS_DELEGATION_TOKEN" in rm_log
     assert "renewer=rm," in rm_log, "the tokens' renewer is not the ResourceManager"

@@ -16,7 +16,7 @@ import os
 import time
 from typing import Any
 
-from zoo_tune.cluster import _spark, _yarn
+from zoo_tune.cluster import _spark, _token_refresh, _yarn
 from zoo_tune.cluster._common import WORKER_STARTUP_INTERVAL_ENV, WORKER_STARTUP_INTERVAL_S
 from zoo_tune.cluster._memory import mib, parse_memory
 from zoo_tune.cluster._modes import Launched
@@ -143,6 +143,8 @@ def run_ray_on(spark: Any, owns_spark: bool, settings: dict[str, Any],
         phase = time.monotonic()
         ray.init(address=info.address, **{"log_to_driver": True, **ray_init_kwargs})
         timings["connect_s"] = time.monotonic() - phase
+        # A kerberized YARN: Spark's new delegation tokens reach the trials' token files too.
+        info.token_refresher = _token_refresh.start(spark)
     except BaseException:
         if info is not None:
             _spark.stop(info)

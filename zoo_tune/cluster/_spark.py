@@ -83,6 +83,8 @@ class SparkRay:
         worker_nodes: How many Ray worker nodes were asked for (None: all free slots).
         node_sizes: Per Ray worker node: ``{"CPU": .., "memory": .., "object_store_memory": ..}``.
         timings: Seconds spent in each start-up phase.
+        token_refresher: What passes new delegation tokens to the nodes (a kerberized YARN:
+            :mod:`zoo_tune.cluster._token_refresh`), stopped first by :func:`stop`.
     """
 
     spark: Any
@@ -92,6 +94,7 @@ class SparkRay:
     worker_nodes: int | None
     node_sizes: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    token_refresher: Any = None
 
 
 def parse_local_cluster(master: str) -> tuple[int, int, int] | None:
@@ -585,6 +588,8 @@ def stop(info: SparkRay, timeout_s: float = 30.0) -> None:
     import ray
     from ray.util import spark as ray_spark
 
+    if info.token_refresher is not None:
+        info.token_refresher.stop()
     if ray.is_initialized():
         ray.shutdown()
     try:
