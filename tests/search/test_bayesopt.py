@@ -4,6 +4,7 @@ scripts/install.sh puts in ``.venv/overlays/bayes_opt``)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -47,6 +48,103 @@ def test_suggestions_lie_in_the_space_with_constants_kept():
         assert -2 <= config["x"] <= 2 and 1e-4 <= config["lr"] <= 1e-1
         assert config["nest"] == {"k": 7} and config["c"] == "hi"
         searcher.on_trial_complete(f"t{i}", {"loss": bowl(config)})
+
+
+#: Constants of every kind, exactly as trials must receive them (the issue: a list came back
+#: as a dict keyed "0", "1", "2", from flattening the space down to list items).
+CONSTANTS = {
+    "list": [1, 2, 3],
+    "nested_list": [[1, 2], [3], []],
+    "list_of_dicts": [{"a": 1}, {"b": [2, None]}],
+    "empty_list": [],
+    "dict": {"a": 1, "b": "two"},
+    "nested_dict": {"a": {"b": {"c": [1, 2], "d": None}}, "e": 0.5},
+    "empty_dict": {},
+    "dict_with_int_keys": {1: "one", 2: ["two"]},
+    "tuple": (1, "a", (2.5, None)),
+    "str": "hi",
+    "str_with_slash": "a/b",
+    "int": 3,
+    "float": 0.25,
+    "none": None,
+    "bool": True,
+}
+
+
+def same(got, want):
+    """Equal, with the same types all the way down (a tuple is no list, True no 1); the order
+    of a dict's keys aside."""
+    if type(got) is not type(want):
+        return False
+    if isinstance(want, dict):
+        return got.keys() == want.keys() and all(same(got[k], want[k]) for k in want)
+    if isinstance(want, (list, tuple)):
+        return len(got) == len(want) and all(map(same, got, want))
+    return got == want
+
+
+def scribble(value):
+    """Change every dict and list in ``value`` in place, as a careless trial might."""
+    for item in list(value.values() if isinstance(value, dict) else value):
+        if isinstance(item, (dict, list, tuple)):
+            scribble(item)
+    if isinstance(value, dict):
+        value["scribbled"] = True
+    elif isinstance(value, list):
+        value.append("scribbled")
+
+
+#: Each searcher's settings for a cheap test: two suggestions, both before any model is fitted
+#: (a model-guided config is built by the same code from the searched values).
+CHEAP = {"bayesopt": {"random_search_steps": 2, "random_state": 0},
+         "skopt": {"n_initial_points": 2, "random_state": 0},
+         "ax": {"initialization_budget": 2, "random_seed": 0}}
+
+
+@pytest.mark.parametrize("name", sorted(CHEAP))
+def test_constants_of_every_kind_come_back_exactly_as_given(name):
+    """At the top level and nested in a dict, from bayesopt, skopt and ax alike; every kind in
+    one space, so one searcher each (Ax's takes a while to start)."""
+    pytest.importorskip({"bayesopt": "bayes_opt"}.get(name, name))
+    constants = copy.deepcopy(CONSTANTS)  # the space's own: a trial must not reach them
+    space = {"x": hp.uniform(0, 5), **constants, "nest": {"y": hp.uniform(0, 1), **constants}}
+    searcher = create_search_alg(name, CHEAP[name], "loss", "min")
+    assert searcher.set_search_properties("loss", "min", hp.to_ray_space(space))
+    for i in range(2):
+        config = searcher.suggest(f"t{i}")
+        wrong = [f"{where}{kind}: {got.get(kind, '<missing>')!r}"
+                 for where, got in [("", config), ("nest/", config.get("nest", {}))]
+                 for kind, value in CONSTANTS.items() if not same(got.get(kind), value)]
+        assert not wrong, "\n".join(wrong)
+        assert config.keys() == space.keys() and config["nest"].keys() == space["nest"].keys()
+        assert 0 <= config["x"] <= 5 and 0 <= config["nest"]["y"] <= 1
+        scribble(config)  # changes no other trial's config
+        if i == 0:  # the second stays running: no model is fitted
+            searcher.on_trial_complete("t0", {"loss": (config["x"] - 1) ** 2})
+
+
+def test_searched_values_inside_a_list_stay_in_the_list():
+    searcher = searcher_on({"layers": [hp.uniform(1, 2), 8, {"w": hp.uniform(3, 4)}]},
+                           points_to_evaluate=[{"layers": [1.5, 8, {"w": 3.5}]}])
+    assert searcher.suggest("t0") == {"layers": [1.5, 8, {"w": pytest.approx(3.5)}]}
+    first, eight, inner = searcher.suggest("t1")["layers"]
+    assert 1 <= first <= 2 and eight == 8 and 3 <= inner["w"] <= 4
+
+
+@pytest.mark.usefixtures("ray_local")  # the session's Ray: never shut down here
+def test_constants_reach_the_trials_of_a_fit(small_job):
+    """Through AutoEstimator.fit: every trial's config holds the constants as given."""
+    # fit's search_space takes neither empty dicts nor non-str keys (hp.validate_space)
+    constants = {k: v for k, v in CONSTANTS.items()
+                 if k not in ("empty_dict", "dict_with_int_keys")}
+    est = small_job(name="bayesopt_constants", search_alg="bayesopt",
+                    search_alg_params={"random_search_steps": 2, "random_state": 0},
+                    search_space={"lr": hp.uniform(0.005, 0.2), "momentum": 0.9, **constants})
+    table = est.get_trial_table()
+    assert (table["status"] == "TERMINATED").all(), table["error"].tolist()
+    for config in table["config"]:
+        assert {k: config[k] for k in constants} == constants, config
+        assert all(same(config[k], v) for k, v in constants.items()), config
 
 
 def test_loguniform_is_searched_on_the_log_scale():
@@ -122,6 +220,18 @@ def test_save_and_restore_continue_with_the_same_state(tmp_path):
     second.restore(str(tmp_path / "s.pkl"))
     assert second.suggest("next") == first.suggest("next")
     assert len(second.optimizer.space) == 6
+
+
+def test_a_state_saved_by_another_version_is_refused_not_misread(tmp_path):
+    import pickle
+
+    first = searcher_on()
+    run(first, bowl, 2)
+    state = first.get_state()
+    del state["_paths"]  # what a zoo_tune before constants kept their paths saved
+    (tmp_path / "old.pkl").write_bytes(pickle.dumps(state))
+    with pytest.raises(InvalidInputError, match=r"another zoo_tune version .*'_paths'"):
+        BayesOptSearch().restore(str(tmp_path / "old.pkl"))
 
 
 def test_metric_mode_and_space_come_from_either_side():

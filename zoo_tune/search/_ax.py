@@ -9,7 +9,9 @@ Spaces: ``hp.uniform`` / ``hp.loguniform`` (float ranges, log-scaled), ``hp.rand
 ``hp.lograndint`` (int ranges; Ray's upper bound is exclusive, Ax's inclusive), ``hp.choice``
 of one value type (str, int, float or bool), and constants; grid search, quantised and
 mixed-type choices are refused naming the parameter. Ax sees its own parameter names
-(``p0``, ``p1``, ...) and one objective, so any config key and metric name works.
+(``p0``, ``p1``, ...) and one objective, so any config key and metric name works. Constants
+come back as the space holds them: a list stays a list, a tuple a tuple, an empty dict an
+empty dict.
 
 Example:
     >>> from ray import tune
@@ -21,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -30,10 +33,10 @@ from typing import Any
 
 from ray.tune.search.sample import Categorical, Float, Integer, LogUniform, Quantized
 from ray.tune.search.variant_generator import parse_spec_vars
-from ray.tune.utils.util import flatten_dict, unflatten_dict
 
 from zoo_tune.errors import InvalidInputError, unknown_choice
 from zoo_tune.search._own import OwnSearcher
+from zoo_tune.search._paths import Path, filled, named_paths, path_name, values_in
 
 logger = logging.getLogger(__name__)
 
@@ -42,18 +45,20 @@ OBJECTIVE = "objective"
 _TYPES = {str: "str", bool: "bool", int: "int", float: "float"}
 
 
-def _parameters(spec: Mapping[str, Any]) -> tuple[list[Any], dict[str, str], dict[str, Any]]:
-    """``(Ax parameter configs, Ax name -> flat config key, constants)`` of a Ray space."""
+def _parameters(spec: Mapping[str, Any]) -> tuple[list[Any], dict[str, Path]]:
+    """``(Ax parameter configs, Ax name -> path in the space)`` of a Ray space's searched
+    values; its constants stay where they are (see :mod:`zoo_tune.search._paths`)."""
     from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
 
-    resolved, domains, grids = parse_spec_vars(dict(spec))
+    _, domains, grids = parse_spec_vars(dict(spec))
     if grids:
         raise InvalidInputError(f"search_alg 'ax' cannot take grid_search "
-                                f"({'/'.join(map(str, grids[0][0]))}): give it ranges and "
+                                f"({path_name(grids[0][0])}): give it ranges and "
                                 f"choices, or use the default random search.")
-    configs, names = [], {}
+    named_paths((path for path, _ in domains), "search_alg 'ax'")  # no two share a name
+    configs, paths = [], {}
     for i, (path, domain) in enumerate(domains):
-        key, ax_name = "/".join(map(str, path)), f"p{i}"
+        key, ax_name = path_name(path), f"p{i}"
         sampler = domain.get_sampler()
         if isinstance(sampler, Quantized):
             raise InvalidInputError(f"search_alg 'ax' takes no quantised values, but {key!r} "
@@ -85,9 +90,8 @@ def _parameters(spec: Mapping[str, Any]) -> tuple[list[Any], dict[str, str], dic
         else:
             raise InvalidInputError(f"search_alg 'ax' cannot search {key!r} "
                                     f"({type(domain).__name__}).")
-        names[ax_name] = key
-    constants = {"/".join(map(str, path)): value for path, value in resolved}
-    return configs, names, constants
+        paths[ax_name] = tuple(path)
+    return configs, paths
 
 
 class AxSearch(OwnSearcher):
@@ -122,10 +126,10 @@ class AxSearch(OwnSearcher):
                                     f"{initialization_budget!r}.")
         super().__init__(metric=metric, mode=mode)
         self._seed, self._budget = random_seed, initialization_budget
-        self._points = [dict(flatten_dict(p, delimiter="/")) for p in points_to_evaluate or []]
+        self._points = [dict(p) for p in points_to_evaluate or []]
         self.client: Any = None
-        self._names: dict[str, str] = {}
-        self._constants: dict[str, Any] = {}
+        self._paths: dict[str, Path] = {}  # Ax name -> path in the space
+        self._space: dict[str, Any] = {}  # constants as given, domains where searched
         self._live: dict[str, int] = {}
         if space:
             self._setup(space)
@@ -134,7 +138,8 @@ class AxSearch(OwnSearcher):
         from ax.api.client import Client
 
         logging.getLogger("ax").setLevel(logging.WARNING)  # Ax logs every step at INFO
-        configs, self._names, self._constants = _parameters(space)
+        configs, self._paths = _parameters(space)
+        self._space = copy.deepcopy(dict(space))
         if not configs:
             raise InvalidInputError("search_alg 'ax' needs at least one range or choice in "
                                     "the search space.")
@@ -156,16 +161,15 @@ class AxSearch(OwnSearcher):
         self._configure_objective()
 
     def _to_ax(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        flat = flatten_dict(dict(config), delimiter="/")
-        missing = [key for key in self._names.values() if key not in flat]
+        given = values_in(config, self._paths)  # nested, or flat {"a/b": v}
+        missing = [path_name(path) for name, path in self._paths.items() if name not in given]
         if missing:
             raise InvalidInputError(f"ax point {dict(config)} lacks {missing}.")
-        return {ax_name: flat[key] for ax_name, key in self._names.items()}
+        return given
 
     def _to_config(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
-        flat = dict(self._constants)
-        flat.update({self._names[n]: v for n, v in parameters.items() if n in self._names})
-        return unflatten_dict(flat)
+        return filled(self._space, {self._paths[n]: v for n, v in parameters.items()
+                                    if n in self._paths})
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if self.client is None:

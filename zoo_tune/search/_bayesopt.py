@@ -14,7 +14,8 @@ maximises the acquisition function (upper confidence bound by default) over the 
 far. Differences: ``hp.loguniform`` is searched on the log scale (Ray's dropped the log), a
 suggestion equal to one already running or evaluated is replaced by a random point (Ray's
 waited, then ended the search), and a space it cannot search (integers, choices,
-quantised floats) is refused naming the parameter.
+quantised floats) is refused naming the parameter. Constants come back as the space holds
+them: a list stays a list, a tuple a tuple, an empty dict an empty dict.
 
 Example:
     >>> from ray import tune
@@ -26,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Mapping
@@ -34,10 +36,10 @@ from typing import Any
 import numpy as np
 from ray.tune.search.sample import Domain, Float, LogUniform, Quantized, Uniform
 from ray.tune.search.variant_generator import parse_spec_vars
-from ray.tune.utils.util import flatten_dict, unflatten_dict
 
 from zoo_tune.errors import InvalidInputError, InvalidTypeError, unknown_choice
 from zoo_tune.search._own import OwnSearcher
+from zoo_tune.search._paths import Path, filled, named_paths, path_name, values_in
 
 logger = logging.getLogger(__name__)
 
@@ -53,16 +55,21 @@ def _new_api() -> bool:
 
 
 def _convert_space(spec: Mapping[str, Any]) -> tuple[dict[str, tuple[float, float]],
-                                                       dict[str, bool], dict[str, Any]]:
-    """``(bounds, is_log, constants)`` of a Ray Tune param space, flattened to ``a/b`` keys."""
-    resolved, domains, grids = parse_spec_vars(dict(spec))
+                                                       dict[str, bool], dict[str, Path]]:
+    """``(bounds, is_log, paths)`` of a Ray Tune param space's searched ranges.
+
+    Each range is named ``a/b`` after its path in the space (``("a", "b")``, or ``("a", 0)``
+    for the first item of a list ``a``); ``paths`` maps the names back. Constants are left
+    where they are (see :mod:`zoo_tune.search._paths`).
+    """
+    _, domains, grids = parse_spec_vars(dict(spec))
     if grids:
         raise InvalidInputError(
-            f"search_alg 'bayesopt' cannot take grid_search ({'/'.join(grids[0][0])}): "
+            f"search_alg 'bayesopt' cannot take grid_search ({path_name(grids[0][0])}): "
             f"give it hp.uniform / hp.loguniform ranges, or use the default random search.")
+    paths = named_paths((path for path, _ in domains), "search_alg 'bayesopt'")
     bounds, log = {}, {}
-    for path, domain in domains:
-        name = "/".join(map(str, path))
+    for name, (_, domain) in zip(paths, domains):
         sampler = domain.get_sampler() if isinstance(domain, Domain) else None
         if not isinstance(domain, Float) or isinstance(sampler, Quantized) or \
                 not isinstance(sampler, (Uniform, LogUniform)):
@@ -74,8 +81,7 @@ def _convert_space(spec: Mapping[str, Any]) -> tuple[dict[str, tuple[float, floa
         low, high = float(domain.lower), float(domain.upper)
         log[name] = isinstance(sampler, LogUniform)
         bounds[name] = (math.log(low), math.log(high)) if log[name] else (low, high)
-    constants = {"/".join(map(str, path)): value for path, value in resolved}
-    return bounds, log, constants
+    return bounds, log, paths
 
 
 class BayesOptSearch(OwnSearcher):
@@ -139,7 +145,7 @@ class BayesOptSearch(OwnSearcher):
         self._acquisition, self._kappa, self._xi = acquisition, float(kappa), float(xi)
         self._random_state, self._random_steps, self._verbose = (
             random_state, random_search_steps, verbose)
-        self._points = [dict(flatten_dict(p, delimiter="/")) for p in points_to_evaluate or []]
+        self._points = [dict(p) for p in points_to_evaluate or []]
         self._rng = np.random.RandomState(random_state)
         self._live: dict[str, dict[str, float]] = {}
         self._seen: set[tuple[float, ...]] = set()
@@ -148,7 +154,8 @@ class BayesOptSearch(OwnSearcher):
         self.optimizer: Any = None
         self._bounds: dict[str, tuple[float, float]] = {}
         self._log: dict[str, bool] = {}
-        self._constants: dict[str, Any] = {}
+        self._paths: dict[str, Path] = {}
+        self._space: dict[str, Any] = {}  # constants as given, domains where searched
         if space:
             self._setup(space)
 
@@ -156,7 +163,8 @@ class BayesOptSearch(OwnSearcher):
     def _setup(self, space: Mapping[str, Any]) -> None:
         from bayes_opt import BayesianOptimization
 
-        self._bounds, self._log, self._constants = _convert_space(space)
+        self._bounds, self._log, self._paths = _convert_space(space)
+        self._space = copy.deepcopy(dict(space))
         if not self._bounds:
             raise InvalidInputError("search_alg 'bayesopt' needs at least one hp.uniform or "
                                     "hp.loguniform range in the search space.")
@@ -178,21 +186,21 @@ class BayesOptSearch(OwnSearcher):
 
     # -- coordinates -------------------------------------------------------------------------
     def _to_internal(self, config: Mapping[str, Any]) -> dict[str, float]:
-        flat = flatten_dict(dict(config), delimiter="/")
+        given = values_in(config, self._paths)  # nested, or flat {"a/b": v}
         out = {}
-        for name in self._bounds:
-            if name not in flat:
+        for name in self._paths:
+            if name not in given:
                 raise InvalidInputError(f"bayesopt point {dict(config)} lacks {name!r}.")
-            value = float(flat[name])
+            value = float(given[name])
             out[name] = math.log(value) if self._log[name] else value
         return out
 
     def _to_config(self, internal: Mapping[str, float]) -> dict[str, Any]:
-        flat: dict[str, Any] = dict(self._constants)
+        values = {}
         for name, (low, high) in self._bounds.items():
             value = min(max(float(internal[name]), low), high)
-            flat[name] = math.exp(value) if self._log[name] else value
-        return unflatten_dict(flat)
+            values[self._paths[name]] = math.exp(value) if self._log[name] else value
+        return filled(self._space, values)
 
     def _key(self, internal: Mapping[str, float]) -> tuple[float, ...]:
         return tuple(round(float(internal[n]), 9) for n in self._bounds)

@@ -72,4 +72,10 @@ class OwnSearcher(Searcher):
         if not self._valid_state(state):
             raise InvalidInputError(f"{checkpoint_path!r} does not hold a "
                                     f"{type(self).__name__} state.")
+        missing = sorted(set(self.get_state()) - set(state))
+        if missing:  # saved by a zoo_tune whose searcher kept other things: not continued
+            raise InvalidInputError(
+                f"{checkpoint_path!r} holds a {type(self).__name__} state from another zoo_tune "
+                f"version (it lacks {missing}); start the search afresh, or resume with the "
+                f"version that saved it.")
         self.set_state(state)

@@ -56,11 +56,11 @@ from ray.tune.search.sample import (
     Uniform,
 )
 from ray.tune.search.variant_generator import parse_spec_vars
-from ray.tune.utils.util import flatten_dict, unflatten_dict
 
 from zoo_tune.errors import InvalidInputError, InvalidTypeError, missing_dependency
 from zoo_tune.hp import Param, to_ray_space
 from zoo_tune.search._own import OwnSearcher
+from zoo_tune.search._paths import Path, clash, filled, flat_config, named_paths, path_name
 
 try:
     import skopt
@@ -127,6 +127,7 @@ class _Dim:
 
     def __init__(self, name: str, kind: str, dimension: Any, **info: Any) -> None:
         self.name = name
+        self.path: Path = (name,)  # where the value goes in a config: _convert_space sets it
         self.kind = kind
         self.dimension = dimension
         self.lower: float = info.get("lower", 0.0)
@@ -284,44 +285,70 @@ def _grid_dim(name: str, lower: float, upper: float, q: float, *, upper_included
 
 
 def _convert_space(spec: Mapping[str, Any]) -> tuple[list[_Dim], dict[str, Any]]:
-    """Return the searched dimensions and the constants of a (nested) search space."""
+    """Return the searched dimensions and the constants of a (nested) search space.
+
+    Both are named ``"outer/inner"`` after their path through the space's dicts, each
+    dimension keeping its path (``_Dim.path``); a constant is a value there that is no dict,
+    or an empty dict. The names serve points and messages only: configs are the space with the
+    searched values put in (:func:`~zoo_tune.search._paths.filled`), constants as given.
+    """
     if not isinstance(spec, Mapping):
         raise InvalidTypeError(f"SkOptSearch's search space must be a dict from parameter name "
                                f"to a domain or constant, but got {type(spec).__name__}.")
     spec = to_ray_space(spec)  # zoo_tune ``hp`` values -> Ray domains; Ray domains unchanged
-    _, _, grid_vars = parse_spec_vars(spec)
+    _, domain_vars, grid_vars = parse_spec_vars(spec)
     if grid_vars:
-        _domain_to_dim("/".join(map(str, grid_vars[0][0])), grid_vars[0][1])
-    try:
-        flat = flatten_dict(spec, prevent_delimiter=True)
-    except ValueError as err:
-        raise InvalidInputError(f"SkOptSearch names nested parameters 'outer/inner', so a "
-                                f"parameter name must not contain '/': {err}") from err
-    _, domain_vars, _ = parse_spec_vars(flat)
+        _domain_to_dim(path_name(grid_vars[0][0]), grid_vars[0][1])
+    leaves = _leaves(spec)
+    searched = [(path, value) for path, value in leaves
+                if isinstance(value, (Domain, SkDimension))]
+    names = named_paths((path for path, _ in searched), "SkOptSearch")
+    constant_paths = {path for path, _ in leaves} - set(names.values())
+    for path, _ in domain_vars:  # Ray's parse_spec_vars goes into lists; _leaves does not
+        if any(path[:i] in constant_paths for i in range(1, len(path))):
+            raise InvalidInputError(f"Parameter {path_name(path)!r}: SkOptSearch cannot search "
+                                    "a domain inside a list or tuple; use a dict of parameters "
+                                    "instead.")
     dims: list[_Dim] = []
-    searched = set()
-    for path, domain in domain_vars:
-        name = "/".join(map(str, path))
-        if len(path) != 1:
-            raise InvalidInputError(f"Parameter {name!r}: SkOptSearch cannot search a domain "
-                                    "inside a list or tuple; use a dict of parameters instead.")
-        dims.append(_domain_to_dim(name, domain))
-        searched.add(path[0])
-    constants = {}
-    for key, value in flat.items():
-        if key in searched:
-            continue
+    natives: list[_Dim] = []  # after the domains, as before
+    for (name, path), (_, value) in zip(names.items(), searched):
         if isinstance(value, SkDimension):
             if value.name is None:
                 value = copy.copy(value)
-                value.name = key
-            dims.append(_Dim(key, "native", value))
-        elif _holds_param(value):
-            raise InvalidInputError(f"Parameter {key!r}: SkOptSearch cannot search an hp value "
-                                    "inside a list or tuple; use a dict of parameters instead.")
+                value.name = name
+            dim = _Dim(name, "native", value)
         else:
-            constants[key] = value
-    return dims, constants
+            dim = _domain_to_dim(name, value)
+        dim.path = path
+        (natives if dim.kind == "native" else dims).append(dim)
+    constants = {}
+    for path, value in leaves:
+        name = path_name(path)
+        if name in names:
+            if names[name] != path:
+                raise clash("SkOptSearch", name, names[name], path)
+            continue
+        if _holds_param(value):
+            raise InvalidInputError(f"Parameter {name!r}: SkOptSearch cannot search an hp value "
+                                    "inside a list or tuple; use a dict of parameters instead.")
+        constants[name] = value
+    return dims + natives, constants
+
+
+def _leaves(spec: Mapping[Any, Any]) -> list[tuple[Path, Any]]:
+    """The values under a space's dicts by path (an empty dict is one): a level's, then the
+    next's, the order Ray's ``flatten_dict`` gave the dimensions (and so skopt's points)."""
+    leaves: list[tuple[Path, Any]] = []
+    level: list[tuple[Path, Any]] = [((key,), value) for key, value in spec.items()]
+    while level:
+        deeper = []
+        for path, value in level:
+            if isinstance(value, Mapping) and value:
+                deeper.extend(((*path, key), item) for key, item in value.items())
+            else:
+                leaves.append((path, value))
+        level = deeper
+    return leaves
 
 
 def _holds_param(value: Any) -> bool:
@@ -441,7 +468,8 @@ class SkOptSearch(OwnSearcher):
                                     f"but got {parallel_strategy!r}.")
         self._parallel_strategy = parallel_strategy
         self._dims: list[_Dim] | None = None
-        self._constants: dict[str, Any] = {}
+        self._constants: dict[str, Any] = {}  # by "outer/inner" name: which a point may hold
+        self._space: dict[str, Any] = {}  # constants as given, domains where searched
         self._optimizer: Any = None
         self._queue: list[list[Any]] = []  # points_to_evaluate not yet suggested
         self._warm_start: list[tuple[list[Any], float]] = []  # told once the mode is known
@@ -464,6 +492,7 @@ class SkOptSearch(OwnSearcher):
             raise InvalidInputError(f"scikit-optimize refused SkOptSearch's settings: {err}") \
                 from err
         self._dims, self._constants, self._optimizer = dims, constants, optimizer
+        self._space = copy.deepcopy(to_ray_space(space))
         points = [self._config_to_point(p, f"points_to_evaluate[{i}]",
                                         fill=self._evaluated_rewards is None)
                   for i, p in enumerate(self._points_to_evaluate)]
@@ -514,15 +543,13 @@ class SkOptSearch(OwnSearcher):
 
     def _to_config(self, point: Sequence[Any]) -> dict[str, Any]:
         assert self._dims is not None
-        flat = copy.deepcopy(self._constants)
-        flat.update({d.name: d.to_value(x) for d, x in zip(self._dims, point)})
-        return unflatten_dict(flat)
+        return filled(self._space, {d.path: d.to_value(x) for d, x in zip(self._dims, point)})
 
     def _config_to_point(self, config: Mapping[str, Any], label: str,
                          fill: bool) -> list[Any]:
         assert self._dims is not None
         known = {d.name for d in self._dims}
-        flat = _flatten_point(config, known | set(self._constants))
+        flat = flat_config(config, known | set(self._constants))  # a category may be a dict
         unknown = sorted(k for k in flat if k not in known and k not in self._constants)
         if unknown:
             raise InvalidInputError(f"{label} names parameters {unknown} that are not in the "
@@ -631,20 +658,6 @@ class SkOptSearch(OwnSearcher):
 
     def _valid_state(self, state: Any) -> bool:
         return isinstance(state, dict) and "_optimizer" in state
-
-
-def _flatten_point(config: Mapping[str, Any], names: set[str],
-                   prefix: str = "") -> dict[str, Any]:
-    """Flatten a config to ``"outer/inner"`` keys, stopping at known names (a chosen category
-    may itself be a dict)."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if name not in names and isinstance(value, Mapping):
-            flat.update(_flatten_point(value, names, f"{name}/"))
-        else:
-            flat[name] = value
-    return flat
 
 
 def _check_metric_mode(metric: Any, mode: Any) -> None:
