@@ -40,7 +40,7 @@ NOTEBOOK = ["tqdm>=4.66", "ipywidgets>=8"]
 # HEBO pins numpy<1.25 and pandas<2: it cannot live beside numpy 2, so no extra installs it.
 DEV = [
     "pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6", "scikit-learn>=1.3", "psutil>=5.9",
-    "pytest-xdist>=3.6",  # scripts/test.sh runs three groups of tests side by side
+    "pytest-xdist>=3.6",  # scripts/test.sh runs two groups of tests side by side
     "hypothesis>=6.100",  # fuzzed bad input (tests/estimator/test_fuzz_input.py)
     "tabulate>=0.9",  # pandas to_markdown (zoo-tune results --format md)
 ]

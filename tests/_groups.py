@@ -1,6 +1,6 @@
-"""Three groups of tests, each with its own services, run side by side by ``scripts/test.sh``.
+"""Two groups of tests, each with its own services, run side by side by ``scripts/test.sh``.
 
-``pytest -n 3 --dist loadscope`` (pytest-xdist) with :func:`make_scheduler` gives each group to
+``pytest -n 2 --dist loadscope`` (pytest-xdist) with :func:`make_scheduler` gives each group to
 one worker, which runs its tests in file order: the split is fixed, not left to timing, so every
 run is the same. (xdist's own ``loadgroup`` marks do nothing under pytest 9.2: it renames
 ``item._nodeid``, which pytest 9.2 no longer reads; a scheduler whose scope is the group does
@@ -9,11 +9,8 @@ not depend on that.)
 * ``clusters``: the tests that start Spark clusters, YARN and the archive (``tests/cluster/``,
   the Spark benchmark smokes). Much of their time is waiting (JVMs starting, YARN localizing
   the archive, Ray on Spark bringing up nodes), which the other group's CPU work fills.
-* ``services``: the benchmark smokes (their own Ray and standalone clusters), the security
-  tests (a KDC, kerberized HDFS and YARN) and the fault tests (their own HDFS and drivers):
-  again mostly waiting on processes they start.
 * ``local``: everything else: the session's local Ray (``ray_local``), the local Spark session
-  of the DataFrame tests, the HDFS of the storage tests, MLflow.
+  of the DataFrame tests, the HDFS of the storage and fault tests, MLflow.
 
 A session-scoped fixture runs once per worker that asks for it: ``hdfs_cluster`` starts one
 HDFS in each group (each its own run dir and free ports). Every test still finds and ends only
@@ -24,14 +21,10 @@ each other's. Without ``-n`` nothing changes.
 from __future__ import annotations
 
 #: Test files (relative to the repository root, prefix match) of the ``clusters`` group.
-CLUSTERS = ("tests/cluster/",)
-
-#: Test files of the ``services`` group.
-SERVICES = (
+CLUSTERS = (
+    "tests/cluster/",
     "tests/test_bench_smoke.py",
     "tests/test_bench_frames_smoke.py",
-    "tests/security/",
-    "tests/faults/",
 )
 
 
@@ -41,12 +34,8 @@ def group_of(nodeid: str) -> str:
     Example:
         >>> group_of("tests/cluster/test_yarn.py::test_pack_env_bad_input")
         'clusters'
-        >>> group_of("tests/faults/test_retries.py::test_x")
-        'services'
     """
-    if nodeid.startswith(CLUSTERS):
-        return "clusters"
-    return "services" if nodeid.startswith(SERVICES) else "local"
+    return "clusters" if nodeid.startswith(CLUSTERS) else "local"
 
 
 def make_scheduler(config, log):

@@ -9,13 +9,9 @@ import pytest
 
 from tests import _groups, _timing
 
-# TensorFlow first, then triton (which torch._dynamo imports when a process builds its first
-# torch optimizer) segfaults in triton's native module with torch 2.13 + tensorflow-cpu from
-# PyPI; the other order works. The test process runs both: import torch's side first.
-try:
-    import torch._dynamo  # noqa: F401
-except ImportError:  # pragma: no cover - torch is in the test extra
-    pass
+# The test process imports TensorFlow and torch in whatever order its tests do: zoo_tune's
+# import keeps triton out once TensorFlow is loaded (zoo_tune/_triton_guard.py,
+# tests/estimator/test_import_order.py).
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")

@@ -7,9 +7,12 @@ Example:
 
 from __future__ import annotations
 
-from zoo_tune import hp
+from zoo_tune import _triton_guard, hp
 from zoo_tune.cluster import init_context, init_orca_context, stop_context, stop_orca_context
 from zoo_tune.estimator import AutoEstimator
+
+# Before anything imports torch._dynamo (and with it triton): see zoo_tune._triton_guard.
+_triton_guard.install()
 
 __all__ = ["AutoEstimator", "hp", "init_context", "init_orca_context", "stop_context",
            "stop_orca_context"]
