@@ -25,6 +25,10 @@ CLUSTERS = (
     "tests/cluster/",
     "tests/test_bench_smoke.py",
     "tests/test_bench_frames_smoke.py",
+    # waiting-bound tests of the local group's kind (the session's local Ray, subprocesses),
+    # moved here to even out the two groups' sums
+    "tests/faults/test_retries.py",
+    "tests/test_notebook.py",
 )
 
 
