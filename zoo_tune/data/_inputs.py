@@ -3,63 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Union
 
 import numpy as np
 
 from zoo_tune.data._arrow import ParquetInput, RayBlocksInput, TableInput
 from zoo_tune.data._layout import FrameInput, check_frame, is_frame
+from zoo_tune.data._types import ArrayInput, CreatorInput, LocalArrays
 from zoo_tune.errors import InvalidInputError, InvalidTypeError
 
 #: ``fit``'s default ``node_cache_mb``: a staged table up to this many MiB (cast size) is
 #: held once per Ray node; a bigger one is streamed.
 DEFAULT_NODE_CACHE_MB = 2048.0
-
-
-@dataclass(frozen=True)
-class ArrayInput:
-    """Numpy ``(x, y)`` data held once in the Ray object store.
-
-    Attributes:
-        ref: ``ObjectRef`` of ``(xs, ys)``, two lists of arrays, or (``callers_ref``) the
-            caller's own ``ObjectRef`` of ``(x, y)``.
-        multi_x: ``x`` was a list of arrays (several model inputs).
-        multi_y: ``y`` was a list of arrays (several model outputs).
-        rows: Number of rows.
-        callers_ref: ``ref`` is the caller's object, used as it is.
-        nbytes: Bytes of the arrays.
-    """
-
-    ref: Any
-    multi_x: bool
-    multi_y: bool
-    rows: int
-    callers_ref: bool = False
-    nbytes: int = 0
-
-    def arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Fetch ``(xs, ys)``: read-only views on the object store, no copy."""
-        import ray
-
-        value = ray.get(self.ref)
-        if not self.callers_ref:
-            return value
-        x, y = value
-        return (list(x) if self.multi_x else [x]), (list(y) if self.multi_y else [y])
-
-
-@dataclass(frozen=True)
-class CreatorInput:
-    """A creator ``config -> DataLoader | tf.data.Dataset``, or a ready torch ``DataLoader``."""
-
-    creator: Callable[[dict], Any] | None = None
-    loader: Any = None
-
-    def build(self, config: dict) -> Any:
-        """Return the iterable of batches for this trial's ``config``."""
-        return self.loader if self.creator is None else self.creator(config)
 
 
 TrialInput = Union[ArrayInput, CreatorInput, ParquetInput, RayBlocksInput]
@@ -137,21 +93,6 @@ def _is_torch_loader(data: Any) -> bool:
     except ImportError:  # pragma: no cover - torch is present whenever from_torch is used
         return False
     return isinstance(data, DataLoader)
-
-
-@dataclass(frozen=True)
-class LocalArrays:
-    """Validated, cast numpy data still on the driver (before any cluster work).
-
-    ``ref`` is the caller's ``ObjectRef`` when ``xs`` and ``ys`` are exactly its arrays
-    (already float32/int64 and contiguous): then nothing is put again.
-    """
-
-    xs: list[np.ndarray]
-    ys: list[np.ndarray]
-    multi_x: bool
-    multi_y: bool
-    ref: Any = None
 
 
 def check_input(data: Any, name: str, framework: str, feature_cols: Any = None,

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo_tune.data._types import LocalArrays
 from zoo_tune.errors import InvalidInputError, InvalidTypeError
 
 logger = logging.getLogger(__name__)
@@ -347,7 +348,5 @@ class Filler:
 
     def result(self, multi_x: bool, multi_y: bool) -> list[Any]:
         """``LocalArrays`` for training (and validation when split)."""
-        from zoo_tune.data._inputs import LocalArrays
-
         k = len(self.layout.features)
         return [LocalArrays(part[:k], part[k:], multi_x, multi_y) for part in self.parts]

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from zoo_tune import hp as hp_module
+from zoo_tune._experiment import META_FILE, STATE_FILE, read_meta
 from zoo_tune.data import DEFAULT_NODE_CACHE_MB
 from zoo_tune.errors import (
     AlreadyFittedError,
@@ -30,7 +31,7 @@ from zoo_tune.errors import (
 )
 from zoo_tune.estimator._backend import Backend
 from zoo_tune.estimator._output import report
-from zoo_tune.estimator._resume import check_resume, decide, read_meta
+from zoo_tune.estimator._resume import check_resume, decide
 from zoo_tune.estimator._trainable import TrialPlan, reached, run_trial
 from zoo_tune.metrics import MetricSpec, check_mode, resolve_metric
 from zoo_tune.results import (
@@ -101,9 +102,6 @@ def _trial_dirname(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
-#: Files zoo_tune writes beside Ray Tune's experiment state.
-META_FILE = "zoo_tune_experiment.json"
-STATE_FILE = "zoo_tune_estimator.pkl"
 
 
 def _meta_core(plan: TrialPlan, space: Mapping[str, Any]) -> dict[str, Any]:
@@ -387,7 +385,7 @@ class AutoEstimator:
         plan = dataclasses.replace(plan, retry_user_errors=retry_user_errors)
         name = self.name or time.strftime("zoo_tune_%Y%m%d-%H%M%S")
         where = f"{self._storage.uri.rstrip('/')}/{name}"
-        action = decide(resume, read_meta(self._storage, name, META_FILE),
+        action = decide(resume, read_meta(self._storage, name),
                         _meta_core(plan, space), where)
         if action == "load":
             logger.info("%s holds this experiment, finished: loading it, not re-running it.",

@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from zoo_tune.errors import InvalidInputError, InvalidTypeError
@@ -34,18 +33,6 @@ def check_resume(resume: Any) -> Any:
     return resume
 
 
-def read_meta(store: Any, name: str, meta_file: str) -> dict[str, Any] | None:
-    """The stored ``zoo_tune_experiment.json`` of ``name``, or ``None`` if there is none."""
-    if not store.exists(f"{name}/{meta_file}"):
-        return None
-    try:
-        return dict(json.loads(store.read_bytes(f"{name}/{meta_file}").decode("utf-8")))
-    except ValueError as err:
-        raise InvalidInputError(f"{store.uri.rstrip('/')}/{name}/{meta_file} is not valid "
-                                f"JSON ({err}): delete the folder or pick another `name`.") \
-            from err
-
-
 def differences(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """``key: stored -> new`` for every :data:`COMPARED` key whose values differ."""
     return [f"{key}: stored {stored.get(key)!r}, now {new.get(key)!r}"
@@ -58,7 +45,8 @@ def decide(resume: Any, stored: dict[str, Any] | None, new: dict[str, Any],
 
     Args:
         resume: ``fit``'s ``resume`` argument.
-        stored: The stored experiment metadata (:func:`read_meta`), or ``None``.
+        stored: The stored experiment metadata (:func:`zoo_tune._experiment.read_meta`), or
+            ``None``.
         new: This ``fit``'s metadata (the :data:`COMPARED` keys at least).
         where: The experiment folder's URI, for messages.
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import zoo_tune
+from zoo_tune._experiment import read_meta
 from zoo_tune.tracking._layout import parent_params
 from zoo_tune.tracking._model import save_model
 from zoo_tune.tracking._tracker import IDS_FILE, Tracker
@@ -98,15 +99,13 @@ def log_experiment(estimator: Any, uri: str, experiment: str | None = None) -> s
     Returns:
         The parent run's id, or ``None`` when the server never answered.
     """
-    from zoo_tune.estimator._auto import META_FILE
-    from zoo_tune.estimator._resume import read_meta
     from zoo_tune.tracking._check import check_tracking
 
     check_tracking(uri, experiment)
     # The experiment's own storage and files, as fit reads and writes them.
     store = estimator._storage
     name = estimator.experiment_path.rstrip("/").rsplit("/", 1)[-1]
-    meta = read_meta(store, name, META_FILE) or {}
+    meta = read_meta(store, name) or {}
     tracker = start_tracker(uri, experiment or name, name, estimator.experiment_path, meta,
                             store, f"{name}/{IDS_FILE}")
     status = "FAILED"
