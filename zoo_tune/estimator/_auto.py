@@ -146,6 +146,24 @@ def _write_experiment_meta(store: Any, name: str, plan: TrialPlan,
     store.write_bytes(f"{name}/{META_FILE}", json.dumps(meta, indent=1).encode("utf-8"))
 
 
+@dataclasses.dataclass(frozen=True)
+class _CheckedFit:
+    """``fit``'s arguments once checked: the staged data, the trial plan and the search."""
+
+    staged: Any
+    plan: TrialPlan
+    space: Mapping[str, Any]
+    searcher: Any
+    sched: Any
+    n_sampling: int
+    time_budget_s: float | None
+    verbose: int
+    node_cache_mb: float
+    max_failures: int
+    mlflow_uri: str | None
+    mlflow_experiment: str | None
+
+
 class AutoEstimator:
     """Distributed hyper-parameter tuning of a PyTorch or Keras model on Ray Tune.
 
@@ -358,11 +376,37 @@ class AutoEstimator:
             FitInterruptedError: SIGINT or SIGTERM stopped the run after the experiment
                 state was saved; ``fit(..., resume=True)`` continues it.
         """
+        checked = self._check_fit(
+            data, validation_data, epochs, metric, metric_mode, metric_threshold, n_sampling,
+            search_space, search_alg, search_alg_params, scheduler, scheduler_params,
+            feature_cols, label_cols, mode, time_budget_s, verbose, validation_split,
+            driver_budget_mb, node_cache_mb, max_failures, retry_user_errors, resume,
+            mlflow_uri, mlflow_experiment)
+        name, where, action = self._decide(checked, resume)
+        if action == "load":
+            logger.info("%s holds this experiment, finished: loading it, not re-running it.",
+                        where)
+            self._open(self._storage, name, checked.plan.metric, dict(checked.space))
+            return self
+        plan = self._read_data(checked.plan, checked.staged, name, checked.node_cache_mb,
+                               reuse=action == "resume")
+        return self._ship_and_run(plan, checked, name, where, action, search_alg, scheduler)
+
+    def _check_fit(self, data: Any, validation_data: Any, epochs: Any, metric: Any,
+                   metric_mode: Any, metric_threshold: Any, n_sampling: Any,
+                   search_space: Any, search_alg: Any, search_alg_params: Any,
+                   scheduler: Any, scheduler_params: Any, feature_cols: Any, label_cols: Any,
+                   mode: Any, time_budget_s: Any, verbose: Any, validation_split: Any,
+                   driver_budget_mb: Any, node_cache_mb: Any, max_failures: Any,
+                   retry_user_errors: Any, resume: Any, mlflow_uri: Any,
+                   mlflow_experiment: Any) -> _CheckedFit:
+        """``fit``'s first step: every argument checked and the data staged on the driver,
+        before any cluster work."""
         if self._records is not None:
             raise AlreadyFittedError("This AutoEstimator already holds a finished fit; create a "
                                      "new one with AutoEstimator.from_torch/from_keras to tune "
                                      "again.")
-        from zoo_tune.data import stage_data
+        from zoo_tune.data import check_mib, stage_data
         from zoo_tune.tracking import check_tracking
 
         mlflow_uri, mlflow_experiment = check_tracking(mlflow_uri, mlflow_experiment)
@@ -370,8 +414,6 @@ class AutoEstimator:
                             feature_cols=feature_cols, label_cols=label_cols,
                             validation_split=validation_split,
                             driver_budget_mb=driver_budget_mb)
-        from zoo_tune.data import check_mib
-
         node_cache_mb = check_mib("node_cache_mb", node_cache_mb)
         plan, space, searcher, sched = self._validate(
             staged, epochs, metric, metric_mode, metric_threshold, n_sampling,
@@ -383,23 +425,34 @@ class AutoEstimator:
                                    f"{retry_user_errors!r}.")
         check_resume(resume)
         plan = dataclasses.replace(plan, retry_user_errors=retry_user_errors)
+        return _CheckedFit(staged=staged, plan=plan, space=space, searcher=searcher,
+                           sched=sched, n_sampling=n_sampling, time_budget_s=time_budget_s,
+                           verbose=verbose, node_cache_mb=node_cache_mb,
+                           max_failures=max_failures, mlflow_uri=mlflow_uri,
+                           mlflow_experiment=mlflow_experiment)
+
+    def _decide(self, checked: _CheckedFit, resume: Any) -> tuple[str, str, str]:
+        """``fit``'s second step: the experiment's name and folder, and whether this ``fit``
+        starts it (``"fresh"``), continues it (``"resume"``) or loads it (``"load"``)."""
         name = self.name or time.strftime("zoo_tune_%Y%m%d-%H%M%S")
         where = f"{self._storage.uri.rstrip('/')}/{name}"
         action = decide(resume, read_meta(self._storage, name),
-                        _meta_core(plan, space), where)
-        if action == "load":
-            logger.info("%s holds this experiment, finished: loading it, not re-running it.",
-                        where)
-            self._open(self._storage, name, plan.metric, dict(space))
-            return self
-        plan = self._read_data(plan, staged, name, node_cache_mb, reuse=action == "resume")
+                        _meta_core(checked.plan, checked.space), where)
+        return name, where, action
+
+    def _ship_and_run(self, plan: TrialPlan, checked: _CheckedFit, name: str, where: str,
+                      action: str, search_alg: Any, scheduler: Any) -> AutoEstimator:
+        """``fit``'s last steps: the data to the cluster, the trials, the results collected;
+        the node caches released whatever happens."""
         # Rebinding drops the driver's cast copy of numpy data once it is in the object store.
         token = uuid.uuid4().hex[:12]
         try:
-            plan = self._ship(plan, node_cache_mb, token)
-            return self._fit_shipped(plan, space, searcher, sched, n_sampling, time_budget_s,
-                                     verbose, name, where, action, max_failures, search_alg,
-                                     scheduler, mlflow_uri, mlflow_experiment)
+            plan = self._ship(plan, checked.node_cache_mb, token)
+            return self._fit_shipped(plan, checked.space, checked.searcher, checked.sched,
+                                     checked.n_sampling, checked.time_budget_s,
+                                     checked.verbose, name, where, action,
+                                     checked.max_failures, search_alg, scheduler,
+                                     checked.mlflow_uri, checked.mlflow_experiment)
         finally:
             from zoo_tune.data import release_node_caches
 
