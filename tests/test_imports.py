@@ -71,18 +71,20 @@ def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
     return graph
 
 
+def reach(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through others."""
+    seen, todo = set(), [start]
+    while todo:
+        for dep in graph.get(todo.pop(), ()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
 def circles(graph: dict[str, set[str]]) -> list[str]:
     """The modules that reach themselves through their imports."""
-    def reach(start: str) -> set[str]:
-        seen, todo = set(), [start]
-        while todo:
-            for dep in graph.get(todo.pop(), ()):
-                if dep not in seen:
-                    seen.add(dep)
-                    todo.append(dep)
-        return seen
-
-    return sorted(m for m in graph if m in reach(m))
+    return sorted(m for m in graph if m in reach(graph, m))
 
 
 def test_no_import_circle_in_the_package():

@@ -7,6 +7,7 @@ import importlib
 import inspect
 from pathlib import Path
 
+from tests.test_imports import circles, reach
 from zoo_tune.cluster._modes import CLUSTER_MODES, Launched, launcher, launcher_module
 
 PACKAGE = Path(__file__).resolve().parents[2] / "zoo_tune" / "cluster"
@@ -29,21 +30,11 @@ def _imports() -> dict[str, set[str]]:
 
 def test_no_module_of_the_cluster_package_imports_back_up():
     graph = _imports()
-
-    def reach(start: str) -> set[str]:
-        seen, todo = set(), [start]
-        while todo:
-            for dep in graph.get(todo.pop(), ()):
-                if dep not in seen:
-                    seen.add(dep)
-                    todo.append(dep)
-        return seen
-
-    circles = sorted(m for m in graph if m in reach(m))
-    assert circles == [], {m: sorted(graph[m]) for m in circles}
+    found = circles(graph)
+    assert found == [], {m: sorted(graph[m]) for m in found}
     launchers = [m for m in graph if m.startswith("_launch_")]
     assert len(launchers) == 4
-    assert all("_context" not in reach(m) for m in launchers), graph
+    assert all("_context" not in reach(graph, m) for m in launchers), graph
 
 
 def test_every_mode_has_a_launcher_with_start_and_stop():
