@@ -108,8 +108,13 @@ def run_script(body: str, tmp_path: Path, *args: str, timeout: float = 240,
     script = tmp_path / "job.py"
     script.write_text(PRELUDE + textwrap.dedent(body))
     start = time.monotonic()
-    out = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
-                         timeout=timeout, env={**ENV, **(env or {})}, cwd=tmp_path)
+    try:
+        out = subprocess.run([sys.executable, str(script), *args], capture_output=True,
+                             text=True, timeout=timeout, env={**ENV, **(env or {})}, cwd=tmp_path)
+    except subprocess.TimeoutExpired as err:  # say where it was: the tails of its output
+        tails = [(stream or b"")[-limit:].decode(errors="replace")
+                 for stream, limit in ((err.stdout, 3000), (err.stderr, 6000))]
+        raise AssertionError(f"{script.name} ran past {timeout} s", *tails) from None
     assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-6000:])
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["wall_s"] = time.monotonic() - start

@@ -54,6 +54,17 @@ def test_bad_raydp_settings_fail_before_cluster_work(kwargs, pattern):
         init_context(cluster_mode="raydp", **kwargs)
 
 
+@pytest.mark.parametrize("version", ["4.0.0", "4.3.0", "5.0.0"])
+def test_raydp_refused_on_spark_4_naming_the_spark_and_what_to_do(version):
+    from zoo_tune._spark_line import check_raydp_line
+
+    with pytest.raises(InvalidInputError) as err:
+        check_raydp_line(version)
+    for part in (f"pyspark {version}", "Spark 3.5", "zoo_tune[raydp]", "'yarn-client'"):
+        assert part in str(err.value), str(err.value)
+    check_raydp_line("3.5.7")  # RayDP's line (this venv's: test_raydp_dataframe_... runs it)
+
+
 RAYDP_RUN = """
 import psutil
 import ray

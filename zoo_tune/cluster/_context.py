@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo_tune._spark_line import check_raydp_line
 from zoo_tune.cluster import _auth
 from zoo_tune.cluster._memory import jvm_size, parse_memory
 from zoo_tune.cluster._modes import (
@@ -322,6 +323,7 @@ def _check_spark_settings(cluster_mode: str, master: str | None, num_nodes: int 
         if stray:
             raise InvalidInputError(f"{stray} do not apply to cluster_mode='raydp' (Spark runs "
                                     f"inside Ray: its executors are Ray actors).")
+        check_raydp_line()
     elif cluster_mode not in SPARK_MODES:
         stray = sorted(k for k, v in given.items() if v is not None)
         if stray:

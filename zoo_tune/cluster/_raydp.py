@@ -83,8 +83,8 @@ def start(*, app_name: str, num_executors: int, executor_cores: int, executor_me
         import raydp
     except ImportError as err:
         raise MissingDependencyError(
-            "cluster_mode='raydp' needs raydp: pip install 'zoo_tune[spark]' (or pip install "
-            "raydp==1.6.5).") from err
+            "cluster_mode='raydp' needs raydp: pip install 'zoo_tune[raydp]' (RayDP 1.6.5 "
+            "with Spark 3.5).") from err
     configs = raydp_configs(extra)
     logger.info("Starting Spark on Ray (RayDP): %d executor(s) x %d core(s) x %s", num_executors,
                 executor_cores, executor_memory)

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo_tune._spark_line import refuse_connect
 from zoo_tune.cluster import _job_server_guard
 from zoo_tune.cluster._common import (
     ENV_ALIAS,
@@ -268,7 +269,7 @@ def _import_spark() -> Any:
     except ImportError as err:
         raise MissingDependencyError(
             "The Spark cluster modes need pyspark: pip install 'zoo_tune[spark]' (or "
-            "pip install pyspark==3.5.7).") from err
+            "pip install 'pyspark>=3.5,<5': Spark 3.5 and 4.x).") from err
     return SparkSession
 
 
@@ -279,17 +280,22 @@ def get_session(cluster_mode: str, conf: Mapping[str, str] | None) -> tuple[Any,
     settings of ours); the other modes create one, or reuse an active one on the same master.
 
     Raises:
-        InvalidInputError: an active SparkSession runs on another master.
+        InvalidInputError: an active SparkSession runs on another master, or is a Spark Connect
+            session (no SparkContext to start Ray on).
 
     Example:
         >>> spark, created = get_session("spark-submit", None)  # doctest: +SKIP
     """
     session_cls = _import_spark()
     active = session_cls.getActiveSession()
+    if active is not None:
+        refuse_connect(active, "The active SparkSession")
     if cluster_mode == "spark-submit" or conf is None:
         if active is not None:
             return active, False
-        return session_cls.builder.getOrCreate(), False
+        session = session_cls.builder.getOrCreate()
+        refuse_connect(session, "The SparkSession spark-submit configured")
+        return session, False
     if active is not None:
         if active.sparkContext.master != conf["spark.master"]:
             raise InvalidInputError(

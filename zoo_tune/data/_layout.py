@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo_tune._spark_line import refuse_connect
 from zoo_tune.data._types import LocalArrays
 from zoo_tune.errors import InvalidInputError, InvalidTypeError
 
@@ -222,7 +223,7 @@ def check_frame(frame: Any, name: str, feature_cols: Any, label_cols: Any) -> Fr
 
     Raises:
         InvalidInputError: missing column lists or an unknown column (the frame's columns are
-            listed).
+            listed); a Spark Connect DataFrame.
         InvalidTypeError: a column type a model cannot take.
 
     Example:
@@ -231,6 +232,7 @@ def check_frame(frame: Any, name: str, feature_cols: Any, label_cols: Any) -> Fr
         >>> check_frame(df, "data", ["x"], ["y"]).layout.labels[0].dtype
         'int64'
     """
+    refuse_connect(frame, f"`{name}`")
     if feature_cols is None or label_cols is None:
         missing = [n for n, v in (("feature_cols", feature_cols), ("label_cols", label_cols))
                    if v is None]
