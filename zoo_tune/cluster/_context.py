@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zoo_tune._spark_line import check_raydp_line
-from zoo_tune.cluster import _auth
+from zoo_tune.cluster import _auth, _gpus
 from zoo_tune.cluster._memory import jvm_size, parse_memory
 from zoo_tune.cluster._modes import (
     CLUSTER_MODES,
@@ -116,6 +116,7 @@ def init_context(
     cluster_mode: str = "local",
     *,
     cores: int | None = None,
+    gpus: int | None = None,
     memory: int | str | None = None,
     object_store_memory: int | str | None = None,
     address: str | None = None,
@@ -148,6 +149,14 @@ def init_context(
             node, and ``spark.executor.cores`` (default 1; ``spark-submit``: its
             ``spark.executor.cores``, else 1). ``raydp``: cores of each Spark executor
             (default 1).
+        gpus: GPUs of each Ray worker node, like ``cores`` (see :mod:`zoo_tune.cluster._gpus`).
+            ``local``: Ray's ``num_gpus`` (default: the GPUs Ray finds). Spark modes: each
+            executor asks Spark for them (``spark.executor.resource.gpu.amount``; on YARN
+            ``yarn.io/gpu``) and each Ray node's task gets its own (Ray sets the node's
+            ``CUDA_VISIBLE_DEVICES`` to them); default: what the executors have
+            (``spark.executor.resource.gpu.amount`` in ``spark_conf`` or spark-submit's), 0
+            where none. A trial asks for them with ``resources_per_trial={"gpu": 1}`` (or
+            ``0.5`` to share one). Not for ``ray`` and ``raydp``, whose Ray has its own.
         memory: ``local``, ``raydp``: heap memory for Ray's scheduler (when zoo_tune starts
             Ray). Spark modes: heap of each Ray worker node (default 2 GiB). Every memory
             setting is an int of bytes or a size string like ``"512m"``, ``"2g"``, ``"1.5g"``
@@ -222,6 +231,7 @@ def init_context(
     if not isinstance(cluster_mode, str) or cluster_mode not in CLUSTER_MODES:
         raise unknown_choice("cluster_mode", cluster_mode, CLUSTER_MODES)
     _check_positive_int("cores", cores)
+    _gpus.check_gpus(gpus)
     _check_positive_int("num_nodes", num_nodes)
     _check_count("spare_executors", spare_executors)
     from zoo_tune.storage import _kerberos
@@ -235,6 +245,14 @@ def init_context(
             f"`ray_auth` applies to a Ray cluster zoo_tune starts; cluster_mode={cluster_mode!r} "
             f"with `address` joins a running one with your token (RAY_AUTH_TOKEN or "
             f"RAY_AUTH_TOKEN_PATH).")
+    if gpus is not None and cluster_mode in ("ray", "raydp"):
+        raise InvalidInputError(
+            f"`gpus` applies to the Ray cluster zoo_tune starts in cluster_mode 'local' or a "
+            f"Spark mode; cluster_mode={cluster_mode!r} uses its Ray's own GPUs (raydp: pass "
+            f"num_gpus=... on to ray.init).")
+    if gpus is not None and "num_gpus" in ray_init_kwargs:
+        raise InvalidInputError(f"Give the GPUs once: `gpus` or `num_gpus`, not both (got "
+                                f"gpus={gpus!r}, num_gpus={ray_init_kwargs['num_gpus']!r}).")
     # One parser for every memory setting: int bytes or "512m" / "2g" / "1.5g".
     memory = None if memory is None else parse_memory("memory", memory)
     if object_store_memory is not None:
@@ -249,9 +267,10 @@ def init_context(
                           app_name, archive, spare_executors)
     if executor_memory is not None:  # as Spark takes it: whole MiB ("1.5g" -> "1536m")
         executor_memory = jvm_size(parse_memory("executor_memory", executor_memory))
-    settings = {"cores": cores, "memory": memory, "object_store_memory": object_store_memory,
-                "address": address, "ray_auth": ray_auth, "principal": principal,
-                "keytab": keytab, **ray_init_kwargs}
+    settings = {"cores": cores, "gpus": gpus, "memory": memory,
+                "object_store_memory": object_store_memory, "address": address,
+                "ray_auth": ray_auth, "principal": principal, "keytab": keytab,
+                **ray_init_kwargs}
     if cluster_mode in SPARK_MODES:
         settings.update(master=master, num_nodes=num_nodes, executor_memory=executor_memory,
                         spark_conf=dict(spark_conf or {}), app_name=app_name, archive=archive,

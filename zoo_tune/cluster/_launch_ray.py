@@ -19,10 +19,13 @@ logger = logging.getLogger(__name__)
 
 def start(cluster_mode: str, settings: dict[str, Any],
           ray_init_kwargs: dict[str, Any]) -> Launched:
-    """``ray.init`` here (``local``) or at ``settings["address"]`` (``ray``)."""
+    """``ray.init`` here (``local``, ``settings["gpus"]`` as ``num_gpus``) or at
+    ``settings["address"]`` (``ray``)."""
+    extra = dict(ray_init_kwargs)
+    if settings.get("gpus") is not None:  # Ray's own count of this machine's GPUs otherwise
+        extra["num_gpus"] = settings["gpus"]
     started = start_ray(cluster_mode, settings.get("cores"), settings.get("memory"),
-                        settings.get("object_store_memory"), settings.get("address"),
-                        ray_init_kwargs)
+                        settings.get("object_store_memory"), settings.get("address"), extra)
     address = settings.get("address")
     if cluster_mode == "local" and started:
         import ray

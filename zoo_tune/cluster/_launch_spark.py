@@ -16,7 +16,7 @@ import os
 import time
 from typing import Any
 
-from zoo_tune.cluster import _spark, _token_refresh, _yarn
+from zoo_tune.cluster import _gpus, _spark, _token_refresh, _yarn
 from zoo_tune.cluster._common import WORKER_STARTUP_INTERVAL_ENV, WORKER_STARTUP_INTERVAL_S
 from zoo_tune.cluster._memory import mib, parse_memory
 from zoo_tune.cluster._modes import Launched
@@ -40,6 +40,7 @@ def start(cluster_mode: str, settings: dict[str, Any],
     memory, object_store = node_sizes(settings)
     archive = settings["archive"] and _yarn.archive_uri(settings["archive"])
     submitted = cluster_mode == "spark-submit"
+    per_worker = 1  # local-cluster: executors of `cores` CPUs per worker
     if cluster_mode == "standalone":
         _spark.check_master_answers(_spark.parse_standalone(master))
     elif cluster_mode == "local-cluster":
@@ -60,6 +61,8 @@ def start(cluster_mode: str, settings: dict[str, Any],
                                  executors=None if num_nodes is None else num_nodes + spare,
                                  executor_memory=executor_memory or "1g",
                                  extra=settings["spark_conf"], archive=archive)
+        _gpus.add_gpu_conf(conf, settings.get("gpus"), kind=cluster_mode,
+                           executors_per_worker=per_worker)
     timings: dict[str, float] = {}
     phase = time.monotonic()
     spark, owns_spark = _spark.get_session(cluster_mode, conf)
@@ -129,6 +132,8 @@ def run_ray_on(spark: Any, owns_spark: bool, settings: dict[str, Any],
             "spark.zoo_tune.objectStoreMemory", str(max(memory // 4, 128 * 1024**2))))
     if cores is None:
         cores = int(conf.get("spark.executor.cores", "1"))
+    gpus = _gpus.node_gpus(conf, settings.get("gpus"),
+                           max(1, int(conf.get("spark.executor.cores", str(cores))) // cores))
     spare = settings.get("spare_executors")
     if submitted:
         num_nodes = num_nodes or _conf_int(conf, "spark.zoo_tune.numNodes")
@@ -137,8 +142,9 @@ def run_ray_on(spark: Any, owns_spark: bool, settings: dict[str, Any],
     spare = DEFAULT_SPARE_EXECUTORS if spare is None else spare
     info = None
     try:
-        info = _spark.start(spark, owns_spark, num_nodes=num_nodes, cores=cores, memory=memory,
-                            object_store_memory=object_store, spare_executors=spare)
+        info = _spark.start(spark, owns_spark, num_nodes=num_nodes, cores=cores, gpus=gpus,
+                            memory=memory, object_store_memory=object_store,
+                            spare_executors=spare)
         timings.update(info.timings)
         phase = time.monotonic()
         ray.init(address=info.address, **{"log_to_driver": True, **ray_init_kwargs})

@@ -21,7 +21,7 @@ import os
 import time
 from typing import Any
 
-from zoo_tune.cluster import _spark, _yarn
+from zoo_tune.cluster import _gpus, _spark, _yarn
 from zoo_tune.cluster._common import is_loopback
 from zoo_tune.cluster._launch_spark import (
     DEFAULT_SPARE_EXECUTORS,
@@ -63,6 +63,7 @@ def start(cluster_mode: str, settings: dict[str, Any],
                                executor_memory=settings["executor_memory"] or "1g",
                                node_memory=memory, object_store_memory=object_store,
                                extra=settings["spark_conf"])
+        _gpus.add_gpu_conf(conf, settings.get("gpus"), kind="yarn")
         if settings.get("principal"):
             # Spark logs in from the keytab, gets HDFS delegation tokens for the containers,
             # and renews them for as long as the application runs.

@@ -18,7 +18,9 @@ def normalize_resources(resources: Any) -> dict[str, float]:
 
     Raises:
         InvalidTypeError: not a dict, or a non-numeric amount.
-        InvalidInputError: an unknown key, a negative amount, or ``cpu`` below 1.
+        InvalidInputError: an unknown key, a negative amount, ``cpu`` below 1, or a ``gpu``
+            above 1 that is not whole (Ray shares one GPU between trials, never several:
+            ``0.5`` is two trials on one GPU, ``1.5`` is no GPU count).
     """
     if resources is None:
         return {"cpu": 1}
@@ -37,6 +39,11 @@ def normalize_resources(resources: Any) -> dict[str, float]:
             raise InvalidInputError(f"`resources_per_trial[{key!r}]` must be a finite number "
                                     f">= 0, but got {amount!r}.")
         out[key] = amount
+    gpu = out.get("gpu", 0)
+    if gpu > 1 and gpu != int(gpu):
+        raise InvalidInputError(f"`resources_per_trial['gpu']` must be a fraction of one GPU "
+                                f"(0.5: two trials share one) or a whole number of GPUs, but "
+                                f"got {gpu!r}.")
     out.setdefault("cpu", 1)
     if out["cpu"] < 1:
         raise InvalidInputError(f"`resources_per_trial['cpu'] >= 1` must hold, but got "
@@ -62,11 +69,16 @@ def check_fits_a_node(resources: Mapping[str, float]) -> None:
     sizes = node_sizes()
     if not any(all(size.get(k, 0) >= v for k, v in wanted.items()) for size in sizes):
         note = ""
+        if wanted.get("GPU") and max((size.get("GPU", 0) for size in sizes), default=0) < \
+                wanted["GPU"]:
+            note += (" GPUs of a Ray node: init_context(gpus=N) (Spark modes: N per executor's "
+                     "Ray node, which Spark must have: spark.executor.resource.gpu.amount; "
+                     "local: Ray's num_gpus).")
         if any(not size.get("CPU") for size in sizes):
-            note = (" Nodes without CPU (a Ray head on the Spark driver, in the Spark cluster "
-                    "modes) never run trials; each Spark mode worker node has init_context's "
-                    "`cores` CPUs and `memory` bytes.")
+            note += (" Nodes without CPU (a Ray head on the Spark driver, in the Spark cluster "
+                     "modes) never run trials; each Spark mode worker node has init_context's "
+                     "`cores` CPUs and `memory` bytes.")
         raise InvalidInputError(f"`resources_per_trial` asks for {dict(resources)} per trial, "
                                 f"but no Ray node is that large. Node sizes: {sizes}.{note} "
                                 f"Lower the request or start larger nodes (init_context "
-                                f"cores=...).")
+                                f"cores=..., gpus=...).")

@@ -82,7 +82,8 @@ class SparkRay:
         address: The Ray head's ``host:port``.
         temp_root: The root of every Ray node's temp dir (zoo_tune's own, removed on stop).
         worker_nodes: How many Ray worker nodes were asked for (None: all free slots).
-        node_sizes: Per Ray worker node: ``{"CPU": .., "memory": .., "object_store_memory": ..}``.
+        node_sizes: Per Ray worker node: ``{"CPU": .., "GPU": .., "memory": ..,
+            "object_store_memory": ..}``.
         timings: Seconds spent in each start-up phase.
         token_refresher: What passes new delegation tokens to the nodes (a kerberized YARN:
             :mod:`zoo_tune.cluster._token_refresh`), stopped first by :func:`stop`.
@@ -350,17 +351,24 @@ def wait_for_executors(spark: Any, wanted: int, timeout_s: float = EXECUTOR_TIME
         raise InvalidInputError(
             f"No Spark executor registered with master {spark.sparkContext.master!r} within "
             f"{timeout_s:.0f} s (spark.executor.cores={conf.get('spark.executor.cores', None)}, "
-            f"spark.executor.memory={conf.get('spark.executor.memory', None)}). Check that the "
-            f"master has live workers with that many free cores and that much free memory.")
+            f"spark.executor.memory={conf.get('spark.executor.memory', None)}{_gpu_note(conf)})"
+            f". Check that the master has live workers with that many free cores and that much "
+            f"free memory{' and GPUs' if _gpu_note(conf) else ''}.")
     if count < wanted:
         logger.warning("Only %d of %d Spark executors registered within %.0f s; Ray worker "
                        "nodes will start on those.", count, wanted, timeout_s)
     return count
 
 
+def _gpu_note(conf: Any) -> str:
+    gpus = conf.get("spark.executor.resource.gpu.amount", None)
+    return f", spark.executor.resource.gpu.amount={gpus}" if gpus else ""
+
+
 def start(spark: Any, owns_spark: bool, *, num_nodes: int | None, cores: int,
           memory: int, object_store_memory: int,
-          ray_temp_root: str | None = None, spare_executors: int = 1) -> SparkRay:
+          ray_temp_root: str | None = None, spare_executors: int = 1,
+          gpus: int = 0) -> SparkRay:
     """Start a Ray cluster on ``spark``: head on the driver (no CPUs), workers in executors.
 
     Args:
@@ -373,6 +381,8 @@ def start(spark: Any, owns_spark: bool, *, num_nodes: int | None, cores: int,
         ray_temp_root: Root of the Ray nodes' temp dirs (default: a new short dir in /tmp).
         spare_executors: Executors left to Spark's own jobs (see
             :mod:`zoo_tune.cluster._spark_slots`); waited for beside the Ray nodes' ones.
+        gpus: GPUs of each Ray worker node: its Spark task asks for them and the node gets
+            the addresses Spark gave it (:mod:`zoo_tune.cluster._gpus`).
 
     Returns:
         What to hand to :func:`stop`.
@@ -394,12 +404,12 @@ def start(spark: Any, owns_spark: bool, *, num_nodes: int | None, cores: int,
     _warn_without_spare(spark, num_nodes, cores)
     # Unix socket paths of Ray nodes live under this root: keep it short (108-byte limit).
     temp_root = ray_temp_root or tempfile.mkdtemp(prefix="ztr-", dir="/tmp")
-    node_sizes = {"CPU": float(cores), "memory": float(memory),
+    node_sizes = {"CPU": float(cores), "GPU": float(gpus), "memory": float(memory),
                   "object_store_memory": float(object_store_memory)}
     kwargs: dict[str, Any] = {
         "max_worker_nodes": num_nodes,
         "num_cpus_worker_node": cores,
-        "num_gpus_worker_node": 0,
+        "num_gpus_worker_node": gpus,
         "memory_worker_node": memory,
         "object_store_memory_worker_node": object_store_memory,
         "num_cpus_head_node": 0,

@@ -224,7 +224,8 @@ class AutoEstimator:
                 ``torch.nn`` loss class name (``"BCELoss"``).
             logs_dir: Where trial results and checkpoints go.
             resources_per_trial: ``{"cpu": n}`` (also ``gpu``, ``memory``); ``n`` is the
-                trial's torch thread count too.
+                trial's torch thread count too. ``{"cpu": 1, "gpu": 1}``: each trial holds a
+                GPU of its own (``0.5``: two trials share one); see ``fit``'s ``device``.
             name: The experiment's folder under ``logs_dir`` (default: timestamped).
             remote_dir: When set, results and checkpoints are stored here instead.
             keep_checkpoints: Best-epoch checkpoints kept per trial (default 1; ``None``
@@ -255,7 +256,9 @@ class AutoEstimator:
         Args:
             model_creator: ``config -> keras.Model``, compiled (loss, optimizer, metrics).
             logs_dir: Where trial results and checkpoints go.
-            resources_per_trial: ``{"cpu": n}``; ``n`` is TensorFlow's thread count too.
+            resources_per_trial: ``{"cpu": n}`` (also ``gpu``, ``memory``); ``n`` is
+                TensorFlow's thread count too; with ``gpu`` TensorFlow sees only the trial's
+                GPUs.
             name: The experiment's folder under ``logs_dir`` (default: timestamped).
             remote_dir: When set, results and checkpoints are stored here instead.
             keep_checkpoints: Best-epoch checkpoints kept per trial (default 1; ``None``
@@ -297,6 +300,7 @@ class AutoEstimator:
         resume: bool | str = "auto",
         mlflow_uri: str | None = None,
         mlflow_experiment: str | None = None,
+        device: str = "auto",
     ) -> AutoEstimator:
         """Run the tuning job: ``n_sampling`` trials per grid point, ``epochs`` epochs each.
 
@@ -364,6 +368,13 @@ class AutoEstimator:
                 parent. Sent from the driver; a tracking server that is down or slow never
                 fails or stalls the fit. ``MLFLOW_TRACKING_URI`` alone does not switch it on.
             mlflow_experiment: The MLflow experiment (default: the estimator's ``name``).
+            device: Where each trial trains (:mod:`zoo_tune.estimator._device`): ``"auto"``
+                (default) the GPU the trial holds (``resources_per_trial={"gpu": 1}``, or
+                ``0.5`` to share one) when CUDA works there, else the CPU with one warning
+                per trial; ``"cuda"`` the trial's GPU, a trial without a usable one fails
+                (not retried); ``"cpu"`` the CPU. torch moves the model, the loss and every
+                batch (pinned, copied without blocking); Keras sees only the trial's GPUs.
+                Checkpoints load on a CPU-only driver: ``get_best_model()`` is on the CPU.
 
         Returns:
             ``self``.
@@ -381,7 +392,7 @@ class AutoEstimator:
             search_space, search_alg, search_alg_params, scheduler, scheduler_params,
             feature_cols, label_cols, mode, time_budget_s, verbose, validation_split,
             driver_budget_mb, node_cache_mb, max_failures, retry_user_errors, resume,
-            mlflow_uri, mlflow_experiment)
+            mlflow_uri, mlflow_experiment, device)
         name, where, action = self._decide(checked, resume)
         if action == "load":
             logger.info("%s holds this experiment, finished: loading it, not re-running it.",
@@ -399,7 +410,7 @@ class AutoEstimator:
                    mode: Any, time_budget_s: Any, verbose: Any, validation_split: Any,
                    driver_budget_mb: Any, node_cache_mb: Any, max_failures: Any,
                    retry_user_errors: Any, resume: Any, mlflow_uri: Any,
-                   mlflow_experiment: Any) -> _CheckedFit:
+                   mlflow_experiment: Any, device: Any = "auto") -> _CheckedFit:
         """``fit``'s first step: every argument checked and the data staged on the driver,
         before any cluster work."""
         if self._records is not None:
@@ -407,7 +418,10 @@ class AutoEstimator:
                                      "new one with AutoEstimator.from_torch/from_keras to tune "
                                      "again.")
         from zoo_tune.data import check_mib, stage_data
+        from zoo_tune.estimator._device import check_device
         from zoo_tune.tracking import check_tracking
+
+        device = check_device(device, self.resources_per_trial)
 
         mlflow_uri, mlflow_experiment = check_tracking(mlflow_uri, mlflow_experiment)
         staged = stage_data(data, validation_data, self.backend.framework,
@@ -424,7 +438,7 @@ class AutoEstimator:
             raise InvalidTypeError(f"`retry_user_errors` must be a bool, but got "
                                    f"{retry_user_errors!r}.")
         check_resume(resume)
-        plan = dataclasses.replace(plan, retry_user_errors=retry_user_errors)
+        plan = dataclasses.replace(plan, retry_user_errors=retry_user_errors, device=device)
         return _CheckedFit(staged=staged, plan=plan, space=space, searcher=searcher,
                            sched=sched, n_sampling=n_sampling, time_budget_s=time_budget_s,
                            verbose=verbose, node_cache_mb=node_cache_mb,

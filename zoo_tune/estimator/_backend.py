@@ -24,8 +24,12 @@ class Backend(Protocol):
     def set_threads(self, cpus: int) -> None:
         """Use ``cpus`` threads for this trial's math."""
 
-    def build(self, config: dict[str, Any]) -> Any:
-        """Return the trial state (model, optimizer, loss) for ``config``."""
+    def cuda_usable(self) -> tuple[bool, str]:
+        """Whether the framework can use CUDA in this process, and why not."""
+
+    def build(self, config: dict[str, Any], device: str = "cpu") -> Any:
+        """Return the trial state (model, optimizer, loss) for ``config`` on ``device``
+        (``"cpu"`` or ``"cuda"``, :mod:`zoo_tune.estimator._device`)."""
 
     def train_epoch(self, state: Any, data: Any, config: dict[str, Any]) -> None:
         """Train one epoch on ``data`` (see :func:`materialize`)."""

@@ -98,7 +98,15 @@ class KerasBackend:
             pass
         self._threads_set = True
 
-    def build(self, config: dict[str, Any]) -> Any:
+    def cuda_usable(self) -> tuple[bool, str]:
+        from zoo_tune.estimator._device import tensorflow_cuda_usable
+
+        return tensorflow_cuda_usable()
+
+    def build(self, config: dict[str, Any], device: str = "cpu") -> Any:
+        """The model; TensorFlow places it on the trial's GPU by itself when ``device`` is
+        ``"cuda"`` (it sees only that GPU: ``CUDA_VISIBLE_DEVICES``), on the CPU otherwise
+        (no GPU visible)."""
         import keras
 
         keras.backend.clear_session()  # reused workers must not pile up old graphs

@@ -92,12 +92,29 @@ def _split_batch(batch: Any) -> tuple[list[Any], list[Any]]:
 
 @dataclass
 class TorchState:
-    """One trial's model, optimizer and loss (and the tensors of numpy data)."""
+    """One trial's model, optimizer and loss (and the tensors of numpy data), on ``device``."""
 
     model: Any
     optimizer: Any
     loss: Any
     tensors: dict[int, Any]
+    device: str = "cpu"
+
+    def to_device(self, tensors: list[Any]) -> list[Any]:
+        """``tensors`` on the trial's device: pinned, then copied without blocking (CUDA)."""
+        if self.device == "cpu":
+            return tensors
+        import torch
+
+        return [_pinned(t).to(self.device, non_blocking=True)
+                if isinstance(t, torch.Tensor) else t for t in tensors]
+
+
+def _pinned(tensor: Any) -> Any:
+    """A page-locked copy of a CPU tensor (so the copy to the GPU is asynchronous)."""
+    if tensor.device.type != "cpu" or tensor.is_pinned():
+        return tensor
+    return tensor.pin_memory()
 
 
 class TorchBackend:
@@ -170,19 +187,31 @@ class TorchBackend:
 
         torch.set_num_threads(max(1, cpus))
 
-    def build(self, config: dict[str, Any]) -> TorchState:
-        model = self._model(config)
-        return TorchState(model, self._optimizer(model, config), self._loss(config), {})
+    def cuda_usable(self) -> tuple[bool, str]:
+        from zoo_tune.estimator._device import torch_cuda_usable
+
+        return torch_cuda_usable()
+
+    def build(self, config: dict[str, Any], device: str = "cpu") -> TorchState:
+        """The model moved to ``device`` before the optimizer is built (it holds the moved
+        parameters), and a loss module (class weights) moved with it."""
+        model = self._model(config).to(device)
+        loss = self._loss(config)
+        if device != "cpu" and hasattr(loss, "to"):
+            loss = loss.to(device)
+        return TorchState(model, self._optimizer(model, config), loss, {}, device)
 
     def _batches(self, state: TorchState, data: Any, batch_size: int, shuffle: bool) -> Any:
         import torch
 
         if is_batched(data):  # numpy batches of a streamed or chunked table, as tensors
             for xs, ys in data.batches(batch_size, shuffle):
-                yield _to_tensors(xs), _to_tensors(ys)
+                yield state.to_device(_to_tensors(xs)), state.to_device(_to_tensors(ys))
             return
         if not is_arrays(data):
-            yield from (_split_batch(b) for b in data)
+            for batch in data:
+                xs, ys = _split_batch(batch)
+                yield state.to_device(xs), state.to_device(ys)
             return
         xs, ys, _, _ = data
         key = id(xs[0])
@@ -191,7 +220,7 @@ class TorchBackend:
         txs, tys = state.tensors[key]
         order = torch.randperm(len(txs[0])) if shuffle else None
         for idx in slices(len(txs[0]), batch_size, order):
-            yield [t[idx] for t in txs], [t[idx] for t in tys]
+            yield state.to_device([t[idx] for t in txs]), state.to_device([t[idx] for t in tys])
 
     @staticmethod
     def _loss_value(state: TorchState, outputs: Any, ys: list[Any]) -> Any:
@@ -238,9 +267,11 @@ class TorchBackend:
                             [np.concatenate(c) for c in zip(*preds)])
 
     def save(self, state: TorchState, directory: str) -> None:
+        """Weights as CPU tensors (a checkpoint of a GPU trial loads on a CPU-only driver)."""
         import torch
 
-        torch.save(state.model.state_dict(), os.path.join(directory, _WEIGHTS))
+        weights = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
+        torch.save(weights, os.path.join(directory, _WEIGHTS))
         torch.save(state.optimizer.state_dict(), os.path.join(directory, _OPTIMIZER))
 
     def restore(self, state: TorchState, directory: str) -> None:
@@ -251,18 +282,23 @@ class TorchBackend:
         """
         import torch
 
-        state.model.load_state_dict(torch.load(os.path.join(directory, _WEIGHTS)))
+        where = state.device  # a checkpoint a GPU trial wrote, restored on the CPU or back
+        state.model.load_state_dict(torch.load(os.path.join(directory, _WEIGHTS),
+                                               map_location=where))
         fresh = [{k: v for k, v in group.items() if k != "params"}
                  for group in state.optimizer.param_groups]
-        state.optimizer.load_state_dict(torch.load(os.path.join(directory, _OPTIMIZER)))
+        state.optimizer.load_state_dict(torch.load(os.path.join(directory, _OPTIMIZER),
+                                                   map_location=where))
         for group, settings in zip(state.optimizer.param_groups, fresh):
             group.update(settings)
 
     def load_model(self, config: dict[str, Any], directory: str | None) -> Any:
+        """The model on the CPU, whichever device its trial trained on."""
         import torch
 
         model = self._model(config)
         if directory is not None:
-            model.load_state_dict(torch.load(os.path.join(directory, _WEIGHTS)))
+            model.load_state_dict(torch.load(os.path.join(directory, _WEIGHTS),
+                                             map_location="cpu"))
         model.eval()
         return model

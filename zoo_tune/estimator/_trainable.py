@@ -27,6 +27,7 @@ from zoo_tune.estimator._checkpoints import (
     superseded,
     write_progress,
 )
+from zoo_tune.estimator._device import trial_device
 from zoo_tune.metrics import MetricSpec
 from zoo_tune.progress import ROWS_PER_S_KEY
 
@@ -53,6 +54,7 @@ class TrialPlan:
         keep_checkpoints: Best-epoch checkpoints kept per trial (``None``: every improving
             epoch's), besides the newest while the trial runs.
         retry_user_errors: Let Ray Tune retry exceptions of the user's code too.
+        device: ``fit``'s ``device`` (:mod:`zoo_tune.estimator._device`).
     """
 
     backend: Backend
@@ -65,6 +67,7 @@ class TrialPlan:
     checkpoint_every_epoch: bool = False
     keep_checkpoints: int | None = 1
     retry_user_errors: bool = False
+    device: str = "auto"
 
     @property
     def prunes(self) -> bool:
@@ -105,9 +108,11 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
     backend, metric = plan.backend, plan.metric
     user = functools.partial(user_code, retry=plan.retry_user_errors)
+    # Before the framework's first import here: it sees only the GPUs this trial holds.
+    device = trial_device(plan.device, backend.cuda_usable)
     backend.set_threads(plan.cpus)
     with user("model, optimizer or loss creator"):
-        state = backend.build(config)
+        state = backend.build(config, device)
     seed = _trial_seed()
     train = _materialize(plan.train, config, user, seed)
     val = train if plan.validation is None else _materialize(plan.validation, config, user,
