@@ -32,13 +32,27 @@ CLUSTERS = (
 )
 
 
+#: Tests under those prefixes that run in the ``local`` group all the same: they start their
+#: own short-lived cluster (no package fixture of ``tests/cluster/conftest.py``), and the
+#: ``clusters`` group's sum is the longer one.
+LOCAL_AFTER_ALL = (
+    "tests/cluster/test_gpus.py",
+    "tests/cluster/test_spark4.py::test_spark4_refuses",
+    "tests/cluster/test_spark4.py::test_spark4_local_cluster",
+)
+
+
 def group_of(nodeid: str) -> str:
     """The group of a test, from its node id.
 
     Example:
         >>> group_of("tests/cluster/test_yarn.py::test_pack_env_bad_input")
         'clusters'
+        >>> group_of("tests/cluster/test_gpus.py::test_impossible_gpu_request_refused")
+        'local'
     """
+    if nodeid.startswith(LOCAL_AFTER_ALL):
+        return "local"
     return "clusters" if nodeid.startswith(CLUSTERS) else "local"
 
 

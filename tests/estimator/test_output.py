@@ -58,7 +58,12 @@ def test_verbose_0_prints_only_the_failed_trials_warning(tmp_path):
     assert stdout == ""
     assert not [n for n in RAY_NOISE if n in stderr], stderr[-3000:]
     assert stderr.count("failed:\n") == 1, stderr[-3000:]
-    assert re.match(r"Trial \w+ failed:\n", stderr), stderr[:500]
+    first = re.search(r"^Trial \w+ failed:\n", stderr, re.MULTILINE)
+    assert first, stderr[:500]
+    # Only an interpreter's shutdown note may come first: a Ray worker exiting while the run
+    # ends printed "Exception ignored in: <function WeakSet._remove ...>" once (CI, 135567a).
+    before = stderr[:first.start()]
+    assert not before or before.startswith("Exception ignored in"), stderr[:500]
     # The trial's own traceback, down to the line that raised.
     assert 'raise ValueError("this width is broken")' in stderr
     assert "[zoo_tune]" not in stderr
