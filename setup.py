@@ -79,6 +79,7 @@ setup(
         "hdfs": ["hdfs-native>=0.10"],
         "mlflow": MLFLOW,
         "notebook": NOTEBOOK,
+        "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
         "dev": DEV,
         # The main test venv is the Spark 3.5 line with RayDP; the tests run Spark 4 from an
         # overlay (scripts/install.sh).

@@ -267,6 +267,26 @@ SPARK_STANDALONE_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.a
     __file__))), "scripts", "spark-standalone.sh")
 
 
+def local_spark(app: str, conf: dict[str, str] | None = None) -> Any:
+    """A ``local[2]`` Spark session on loopback, its UI off and its log at ERROR.
+
+    ``conf`` adds settings (``{"spark.driver.memory": "4g"}``). The executors' Python is this
+    one (``PYSPARK_PYTHON``, unless set), so they import what the benchmark imports.
+    """
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (SparkSession.builder.master("local[2]").appName(app)
+               .config("spark.ui.enabled", "false")
+               .config("spark.driver.bindAddress", "127.0.0.1")
+               .config("spark.driver.host", "127.0.0.1"))
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
 def processes_matching(markers: Iterable[str]) -> list[str]:
     """Command lines (cut to 200 characters) of live processes, other than this one, whose
     command line contains any of ``markers`` (empty markers are ignored)."""

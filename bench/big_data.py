@@ -89,6 +89,7 @@ from _common import (
     classify,
     emit,
     git_state,
+    local_spark,
     machine,
     markdown_table,
     quiet_ray_logs,
@@ -137,17 +138,7 @@ def feature_names(features: int) -> list[str]:
 
 def spark_session(app: str) -> Any:
     """A local Spark session (``local[2]``, 1 GiB driver heap: no frame is collected)."""
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (SparkSession.builder.master("local[2]").appName(app)
-             .config("spark.ui.enabled", "false")
-             .config("spark.driver.memory", "1g")
-             .config("spark.driver.bindAddress", "127.0.0.1")
-             .config("spark.driver.host", "127.0.0.1")
-             .getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+    return local_spark(app, {"spark.driver.memory": "1g"})
 
 
 def make_frame(spark: Any, rows: int, features: int, seed: int = SEED) -> Any:

@@ -26,7 +26,6 @@ size (float32 features + int64 label). Goals: zoo_tune >= 3x the rows/s of the d
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -35,6 +34,7 @@ from _common import (
     Timer,
     claim_stdout,
     emit,
+    local_spark,
     machine,
     markdown_table,
     merge_repeats,
@@ -54,18 +54,8 @@ def _rss_mb() -> float:
 
 def session() -> Any:
     """A local Spark session (``local[2]``, 4 GB driver)."""
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (SparkSession.builder.master("local[2]").appName("frame_conversion")
-             .config("spark.ui.enabled", "false")
-             .config("spark.driver.memory", "4g")
-             .config("spark.driver.maxResultSize", "4g")
-             .config("spark.driver.bindAddress", "127.0.0.1")
-             .config("spark.driver.host", "127.0.0.1")
-             .getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+    return local_spark("frame_conversion", {"spark.driver.memory": "4g",
+                                            "spark.driver.maxResultSize": "4g"})
 
 
 def measure(spark: Any, method: str, conf: str, rows: int, cols: int) -> dict[str, Any]:

@@ -76,6 +76,7 @@ from _common import (
     claim_stdout,
     emit,
     git_state,
+    local_spark,
     machine,
     markdown_table,
     run_worker,
@@ -112,14 +113,9 @@ def context_kwargs(candidate: str) -> dict[str, Any]:
 
 def make_data(path: str, rows: int) -> dict[str, Any]:
     """Write the frame as Parquet to ``path`` with a ``local[2]`` Spark (a worker's process)."""
-    from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (SparkSession.builder.master("local[2]").appName("spark_slots_data")
-             .config("spark.ui.enabled", "false")
-             .config("spark.driver.bindAddress", "127.0.0.1")
-             .config("spark.driver.host", "127.0.0.1").getOrCreate())
+    spark = local_spark("spark_slots_data")
     try:
         with Timer() as t:
             df = spark.range(rows, numPartitions=4).select(
