@@ -7,10 +7,9 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${ZOO_TUNE_VENV:-$root/.venv}"
 page="${1:-guide/data/}"
-if ! command -v chromium >/dev/null; then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
-fi
+# shellcheck source=scripts/_chromium.sh
+. "$root/scripts/_chromium.sh"
+ensure_chromium
 "$root/scripts/docs.sh" build
 port=$("$venv/bin/python" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
 "$venv/bin/python" -m http.server "$port" --bind 127.0.0.1 --directory "$root/site" \

@@ -7,8 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${ZOO_TUNE_VENV:-$root/.venv}"
 out="${1:-$root/docs/mlflow_runs.png}"
-if ! command -v chromium >/dev/null; then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
-fi
+# shellcheck source=scripts/_chromium.sh
+. "$root/scripts/_chromium.sh"
+ensure_chromium
 exec "$venv/bin/python" "$root/scripts/mlflow_screenshot.py" "$out"
