@@ -13,6 +13,10 @@
 #   scripts/yarn.sh logs     print the tail of both daemon logs and of the container logs
 #   scripts/yarn.sh start --kerberos
 #                            a kerberized one instead (see below); the last line is the conf dir
+#   scripts/yarn.sh start --gpus N
+#                            a NodeManager offering N fake GPUs as yarn.io/gpu (see below); with
+#                            or without --kerberos
+#   scripts/yarn.sh gpus     print the dir of the fake nvidia-smi (exit 3: no GPUs)
 #
 # The daemons are Hadoop 3.3.4's own ResourceManager and NodeManager (the Hadoop client inside
 # pyspark 3.5.7 is 3.3.4): org.apache.hadoop:hadoop-yarn-server-resourcemanager and
@@ -34,6 +38,23 @@
 #                            hdfs:// URI puts Spark's staging dir there)
 #   ZOO_TUNE_YARN_TIMEOUT    seconds to wait for the NodeManager to register (default 90)
 #   ZOO_TUNE_YARN_JAVA_OPTS  JVM options of both daemons; JAVA_HOME (default: java on PATH)
+#   ZOO_TUNE_YARN_GPUS       fake GPUs the NodeManager offers (default 0; `start --gpus N` wins)
+#
+# GPUs (`start --gpus N`, N > 0): YARN's own GPU plugin, faked the way Hadoop's tests fake it:
+# the NodeManager's discovery executable (yarn.nodemanager.resource-plugins.gpu.
+# path-to-discovery-executables: its dir) is $RUN/gpu-bin/nvidia-smi, a script that prints
+# `nvidia-smi -x -q` XML for N GPUs (minor numbers 0..N-1); the NodeManager registers
+# yarn.io/gpu=N (resource-types.xml declares yarn.io/gpu; allowed-gpu-devices=auto), and the
+# CapacityScheduler schedules with the DominantResourceCalculator (GPUs and vcores count, not
+# only memory). Still the DefaultContainerExecutor: the NodeManager loads the plugin, reports
+# the GPUs and the RM gives containers yarn.io/gpu, but nothing isolates devices (that is the
+# LinuxContainerExecutor's cgroups/Docker work): a container learns no device of its own from
+# YARN. The fake also answers `nvidia-smi --query-gpu=index --format=csv,noheader` (0..N-1),
+# `-L` and a bare `nvidia-smi`, for a GPU discovery script in a container (Spark's executors'):
+# it is not on any container's PATH (a real GPU node has nvidia-smi in /usr/bin); an
+# application that wants it names $RUN/gpu-bin (`scripts/yarn.sh gpus`) in its containers'
+# PATH (spark.executorEnv.PATH). Every container sees all N: the DefaultContainerExecutor
+# hides none.
 #
 # Kerberized: `scripts/yarn.sh start --kerberos` (stop, status, conf, rest and logs then follow
 # the mode of the cluster in the run dir). Needs a KDC of scripts/kdc.sh running (its
@@ -68,6 +89,7 @@ MEMORY_MB="${ZOO_TUNE_YARN_MEMORY_MB:-12288}"
 VCORES="${ZOO_TUNE_YARN_VCORES:-6}"
 MIN_MB="${ZOO_TUNE_YARN_MIN_MB:-256}"
 DEFAULT_FS="${ZOO_TUNE_YARN_DEFAULT_FS:-file:///}"
+GPUS="${ZOO_TUNE_YARN_GPUS:-0}"
 LIB="$YARN_HOME/lib"
 FAST_JVM="-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
 read -r -a JAVA_OPTS <<<"${ZOO_TUNE_YARN_JAVA_OPTS:--Xmx512m $FAST_JVM}"
@@ -208,6 +230,54 @@ kerberos_props() {  # $1: core or yarn: the kerberized cluster's properties of t
   esac
 }
 
+# --- fake GPUs (start --gpus N): YARN's GPU plugin over a fake nvidia-smi ---
+
+gpu_props() {  # yarn-site.xml's GPU settings
+  prop yarn.nodemanager.resource-plugins yarn.io/gpu
+  prop yarn.nodemanager.resource-plugins.gpu.allowed-gpu-devices auto
+  # The dir, not the file: Hadoop 3.3.4's check of a file path is inverted (it refuses a
+  # file named nvidia-smi: "It should point to an nvidia-smi binary"); a dir's nvidia-smi passes.
+  prop yarn.nodemanager.resource-plugins.gpu.path-to-discovery-executables "$RUN/gpu-bin"
+  # The DefaultResourceCalculator compares memory only: GPU requests would not count.
+  prop yarn.scheduler.capacity.resource-calculator \
+    org.apache.hadoop.yarn.util.resource.DominantResourceCalculator
+}
+
+write_fake_nvidia_smi() {  # $RUN/gpu-bin/nvidia-smi: $GPUS GPUs, as Hadoop's tests fake it
+  local bin="$RUN/gpu-bin" i last=$((GPUS - 1))
+  mkdir -p "$bin"
+  {
+    echo '#!/usr/bin/env bash'
+    echo "# A fake nvidia-smi (scripts/yarn.sh start --gpus $GPUS): $GPUS GPUs, no driver."
+    echo 'case " $* " in'
+    echo '  *" -q "*|*" -x "*)  # the NodeManager asks: nvidia-smi -x -q'
+    echo "    cat <<'XML'"
+    echo '<?xml version="1.0" ?>'
+    echo '<nvidia_smi_log>'
+    echo '  <driver_version>000.00</driver_version>'
+    echo "  <attached_gpus>$GPUS</attached_gpus>"
+    for i in $(seq 0 "$last"); do
+      echo "  <gpu id=\"00000000:0$((i + 1)):00.0\">"
+      echo '    <product_name>Fake GPU (zoo_tune scripts/yarn.sh)</product_name>'
+      echo "    <uuid>GPU-00000000-0000-0000-0000-00000000000$i</uuid>"
+      echo "    <minor_number>$i</minor_number>"
+      echo '    <bar1_memory_usage><total>256 MiB</total><used>0 MiB</used><free>256 MiB</free></bar1_memory_usage>'
+      echo '    <utilization><gpu_util>0 %</gpu_util><memory_util>0 %</memory_util></utilization>'
+      echo '    <temperature><gpu_temp>30 C</gpu_temp><gpu_temp_max_threshold>90 C</gpu_temp_max_threshold><gpu_temp_slow_threshold>85 C</gpu_temp_slow_threshold></temperature>'
+      echo '  </gpu>'
+    done
+    echo '</nvidia_smi_log>'
+    echo 'XML'
+    echo '    ;;'
+    echo "  *--query-gpu=index*) seq 0 $last ;;"
+    echo "  *\" -L \"*) for i in \$(seq 0 $last); do"
+    echo '      echo "GPU $i: Fake GPU (UUID: GPU-00000000-0000-0000-0000-00000000000$i)"; done ;;'
+    echo "  *) echo \"fake nvidia-smi (scripts/yarn.sh): $GPUS GPU(s)\" ;;"
+    echo 'esac'
+  } >"$bin/nvidia-smi"
+  chmod 755 "$bin/nvidia-smi"
+}
+
 free_port() {  # a port nothing listens on now (the kernel's pick)
   local python="${PYTHON:-python3}"
   "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -260,6 +330,7 @@ write_conf() {
     prop yarn.scheduler.capacity.maximum-am-resource-percent 0.5
     prop yarn.scheduler.capacity.node-locality-delay -1
     prop yarn.log-aggregation-enable false
+    if [ "$GPUS" -gt 0 ]; then gpu_props; fi
     if [ "$KERBEROS" = 1 ]; then kerberos_props yarn; fi
     echo '</configuration>'
   } >"$conf/yarn-site.xml"
@@ -271,6 +342,15 @@ write_conf() {
     if [ "$KERBEROS" = 1 ]; then kerberos_props core; fi
     echo '</configuration>'
   } >"$conf/core-site.xml"
+  if [ "$GPUS" -gt 0 ]; then
+    {
+      echo '<?xml version="1.0"?>'
+      echo '<configuration>'
+      prop yarn.resource-types yarn.io/gpu
+      echo '</configuration>'
+    } >"$conf/resource-types.xml"
+    write_fake_nvidia_smi
+  fi
   if [ -f "$RUN/hdfs.conf.path" ]; then  # the kerberized HDFS's principals, SASL settings
     cp "$(cat "$RUN/hdfs.conf.path")/hdfs-site.xml" "$conf/hdfs-site.xml"
   fi
@@ -343,6 +423,18 @@ with urllib.request.urlopen(sys.argv[1] + "/ws/v1/cluster/metrics", timeout=5) a
 EOF
 }
 
+node_gpus() {  # the yarn.io/gpu the RM's one node offers, from its REST API
+  local python="${PYTHON:-python3}"
+  "$python" - "$(rest)" <<'EOF' 2>/dev/null
+import json, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1] + "/ws/v1/cluster/nodes", timeout=5) as r:
+    node = json.load(r)["nodes"]["node"][0]
+infos = node.get("totalResource", {}).get("resourceInformations", {})
+print(next((int(i["value"]) for i in infos.get("resourceInformation", [])
+            if i["name"] == "yarn.io/gpu"), 0))
+EOF
+}
+
 cmd_start() {
   mkdir -p "$RUN"
   lock "$RUN/.lock"
@@ -376,6 +468,12 @@ cmd_start() {
   else
     rm -f "$RUN/mode" "$RUN/krb5.conf.path" "$RUN/hdfs.conf.path"
   fi
+  case "$GPUS" in
+    '' | *[!0-9]*) die "--gpus / ZOO_TUNE_YARN_GPUS must be a whole number, not '$GPUS'" ;;
+  esac
+  GPUS=$((10#$GPUS))
+  rm -rf "$RUN/gpu-bin"
+  if [ "$GPUS" -gt 0 ]; then echo "$GPUS" >"$RUN/gpus"; else rm -f "$RUN/gpus"; fi
   ensure_jars
   local t0=$SECONDS
   rm -rf "$RUN/conf" "$RUN/logs" "$RUN/nm-local" "$RUN/nm-logs" "$RUN/tmp"
@@ -401,11 +499,20 @@ cmd_start() {
     fi
     sleep 0.5
   done
-  local kerb=""
+  if [ "$GPUS" -gt 0 ]; then  # the plugin fails quietly (a warning): the node must offer them
+    n="$(node_gpus || true)"
+    if [ "$n" != "$GPUS" ]; then
+      tail_logs
+      cmd_stop 2>/dev/null
+      die "the NodeManager offers yarn.io/gpu=${n:-?}, not $GPUS (logs in $RUN/logs)"
+    fi
+  fi
+  local kerb="" gpu=""
   [ "$KERBEROS" = 0 ] || kerb=", Kerberos on ($RM_PRINCIPAL, $NM_PRINCIPAL)"
+  [ "$GPUS" = 0 ] || gpu=", $GPUS fake GPUs (yarn.io/gpu; nvidia-smi in $RUN/gpu-bin)"
   say "running in $((SECONDS - t0))s: resourcemanager pid $(pid_of resourcemanager)" \
     "(REST $(rest)), nodemanager pid $(pid_of nodemanager) offering ${MEMORY_MB} MB," \
-    "$VCORES vcores$kerb; export HADOOP_CONF_DIR=$RUN/conf"
+    "$VCORES vcores$gpu$kerb; export HADOOP_CONF_DIR=$RUN/conf"
   echo "$RUN/conf"
 }
 
@@ -426,24 +533,35 @@ cmd_status() {
 }
 
 # `start --kerberos`, or a kerberized cluster of ours in $RUN: its options throughout.
-if [ "${1:-}" = start ] && [ "${2:-}" = --kerberos ]; then
-  KERBEROS=1
-elif [ "${1:-}" != start ] && [ "$(cat "$RUN/mode" 2>/dev/null)" = kerberos ]; then
+if [ "${1:-}" = start ]; then
+  shift
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --kerberos) KERBEROS=1; shift ;;
+      --gpus) [ $# -ge 2 ] || { echo "usage: $0 start [--kerberos] [--gpus N]" >&2; exit 2; }
+        GPUS="$2"; shift 2 ;;
+      --gpus=*) GPUS="${1#--gpus=}"; shift ;;
+      *) echo "usage: $0 start [--kerberos] [--gpus N]" >&2; exit 2 ;;
+    esac
+  done
+  set -- start
+elif [ "$(cat "$RUN/mode" 2>/dev/null)" = kerberos ]; then
   use_kerberos
 fi
 
 case "${1:-}" in
-  start)
-    [ -z "${2:-}" ] || [ "$2" = --kerberos ] || { echo "usage: $0 start [--kerberos]" >&2; exit 2; }
-    cmd_start
-    ;;
+  start) cmd_start ;;
   stop) cmd_stop ;;
+  gpus)
+    { [ -f "$RUN/gpus" ] && running; } || { say "no YARN with GPUs of ours runs"; exit 3; }
+    echo "$RUN/gpu-bin"
+    ;;
   status) cmd_status ;;
   conf) running || { say "not running"; exit 3; }; echo "$RUN/conf" ;;
   rest) running || { say "not running"; exit 3; }; rest ;;
   logs) tail_logs ;;
   *)
-    echo "usage: $0 start [--kerberos]|stop|status|conf|rest|logs" >&2
+    echo "usage: $0 start [--kerberos] [--gpus N]|stop|status|conf|rest|logs|gpus" >&2
     exit 2
     ;;
 esac

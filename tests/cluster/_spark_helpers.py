@@ -7,12 +7,15 @@ JSON it prints last.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from zoo_tune.cluster import GPU_ONLY
@@ -99,6 +102,31 @@ def token_exposure(token_file, *roots):
                     pass
     return {"mode": oct(os.stat(token_file).st_mode & 0o777), "found_in": found}
 """
+
+
+@contextlib.contextmanager
+def standalone_cluster(run: Path, **env: str) -> Iterator[str]:
+    """A real Spark standalone cluster (``scripts/spark-standalone.sh``, master + 2 workers x
+    2 cores x 2g) with its run dir ``run`` and extra environment ``env`` (e.g. a PYTHONPATH
+    with another pyspark, SPARK_WORKER_OPTS); yields the master URL. Stopped after, and
+    ``status`` must then find nothing of it running."""
+    env = {**ENV, "ZOO_TUNE_SPARK_RUN": str(run), "ZOO_TUNE_SPARK_PORT": "0",
+           "ZOO_TUNE_PYTHON": sys.executable, "ZOO_TUNE_SPARK_WORKER_MEMORY": "2g", **env}
+    start = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert start.returncode == 0, start.stderr[-3000:]
+    url = start.stdout.strip().splitlines()[-1]
+    assert url.startswith("spark://127.0.0.1:"), url
+    try:
+        yield url
+    finally:
+        stop = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True,
+                              text=True, timeout=120)
+        shutil.rmtree(run / "work", ignore_errors=True)  # executors' unpacked archives (GBs)
+        status = subprocess.run(["bash", str(SCRIPT), "status"], env=env, capture_output=True,
+                                text=True, timeout=30)
+    assert stop.returncode == 0, stop.stderr
+    assert status.returncode == 3, status.stdout
 
 
 def run_script(body: str, tmp_path: Path, *args: str, timeout: float = 240,

@@ -5,36 +5,21 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cluster._spark_helpers import ENV, SCRIPT
+from tests.cluster._spark_helpers import ENV, SCRIPT, standalone_cluster
 
 
 @pytest.fixture(scope="package")
 def spark_master(tmp_path_factory):
-    """A real Spark standalone cluster (master + 2 workers x 1 core) for tests/cluster/."""
+    """A real Spark standalone cluster (master + 2 workers x 2 cores) for tests/cluster/."""
     pytest.importorskip("pyspark")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("Spark needs Java")
-    run = tmp_path_factory.mktemp("spark_standalone")
-    env = {**ENV, "ZOO_TUNE_SPARK_RUN": str(run), "ZOO_TUNE_SPARK_PORT": "0",
-           "ZOO_TUNE_PYTHON": sys.executable, "ZOO_TUNE_SPARK_WORKER_MEMORY": "2g"}
-    start = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True,
-                           text=True, timeout=120)
-    assert start.returncode == 0, start.stderr[-3000:]
-    url = start.stdout.strip().splitlines()[-1]
-    assert url.startswith("spark://127.0.0.1:")
-    yield url
-    stop = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True,
-                          text=True, timeout=120)
-    assert stop.returncode == 0, stop.stderr
-    shutil.rmtree(run / "work", ignore_errors=True)  # executors' unpacked archives (GBs)
-    status = subprocess.run(["bash", str(SCRIPT), "status"], env=env, capture_output=True,
-                            text=True, timeout=30)
-    assert status.returncode == 3, status.stdout
+    with standalone_cluster(tmp_path_factory.mktemp("spark_standalone")) as url:
+        yield url
 
 
 @pytest.fixture(scope="package")
@@ -58,13 +43,19 @@ def env_archive(tmp_path_factory):
 
 
 YARN_SCRIPT = SCRIPT.with_name("yarn.sh")
+# Fake GPUs of the test YARN's NodeManager: one for each executor of a GPU application (2 for
+# Ray nodes, the spare one: Spark gives every executor the same GPUs) and one for the executor
+# that replaces a killed one. Applications that ask for none run as on a YARN without GPUs.
+YARN_GPUS = 4
 
 
 @pytest.fixture(scope="package")
 def yarn_cluster(tmp_path_factory, hdfs_cluster):
     """A real single-node YARN (scripts/yarn.sh) over the session's HDFS, which is its
-    ``fs.defaultFS`` as on a real cluster (Spark stages each application there):
-    (HADOOP_CONF_DIR, RM REST URL, run dir)."""
+    ``fs.defaultFS`` as on a real cluster (Spark stages each application there), whose
+    NodeManager offers ``YARN_GPUS`` fake GPUs (``yarn.io/gpu``, ``start --gpus``):
+    (HADOOP_CONF_DIR, RM REST URL, run dir). Its fake ``nvidia-smi`` is in
+    ``<run dir>/gpu-bin``."""
     import psutil
 
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
@@ -74,8 +65,8 @@ def yarn_cluster(tmp_path_factory, hdfs_cluster):
         pytest.skip("scripts/yarn.sh fetches its jars with Maven")
     run = tmp_path_factory.mktemp("yarn")
     env = {**ENV, "ZOO_TUNE_YARN_RUN": str(run), "ZOO_TUNE_YARN_DEFAULT_FS": hdfs_cluster[0]}
-    start = subprocess.run(["bash", str(YARN_SCRIPT), "start"], env=env, capture_output=True,
-                           text=True, timeout=600)
+    start = subprocess.run(["bash", str(YARN_SCRIPT), "start", "--gpus", str(YARN_GPUS)],
+                           env=env, capture_output=True, text=True, timeout=600)
     assert start.returncode == 0, start.stderr[-3000:]
     conf = start.stdout.strip().splitlines()[-1]
     rest = subprocess.run(["bash", str(YARN_SCRIPT), "rest"], env=env, capture_output=True,

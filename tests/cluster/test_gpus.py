@@ -25,7 +25,7 @@ import sys
 
 import pytest
 
-from tests.cluster._spark_helpers import ENV, ROOT, SCRIPT, run_script
+from tests.cluster._spark_helpers import ENV, ROOT, run_script, standalone_cluster
 from zoo_tune.errors import InvalidInputError, InvalidTypeError
 
 SUBMIT = ROOT / "scripts" / "zoo-tune-submit"
@@ -291,22 +291,10 @@ def gpu_master(tmp_path_factory):
     fake = run / "fake_gpus.sh"
     fake.write_text(FAKE_GPUS)
     fake.chmod(0o755)
-    env = {**ENV, "ZOO_TUNE_SPARK_RUN": str(run), "ZOO_TUNE_SPARK_PORT": "0",
-           "ZOO_TUNE_PYTHON": sys.executable, "ZOO_TUNE_SPARK_WORKERS": "2",
-           "ZOO_TUNE_SPARK_WORKER_CORES": "2", "ZOO_TUNE_SPARK_WORKER_MEMORY": "2g",
-           "SPARK_WORKER_OPTS": f"-Dspark.worker.resource.gpu.amount=2 "
-                                f"-Dspark.worker.resource.gpu.discoveryScript={fake}"}
-    start = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True,
-                           text=True, timeout=120)
-    assert start.returncode == 0, start.stderr[-3000:]
-    yield start.stdout.strip().splitlines()[-1]
-    stop = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True,
-                          text=True, timeout=120)
-    assert stop.returncode == 0, stop.stderr
-    status = subprocess.run(["bash", str(SCRIPT), "status"], env=env, capture_output=True,
-                            text=True, timeout=30)
-    assert status.returncode == 3, status.stdout
-    shutil.rmtree(run / "work", ignore_errors=True)
+    with standalone_cluster(run, SPARK_WORKER_OPTS=(
+            f"-Dspark.worker.resource.gpu.amount=2 "
+            f"-Dspark.worker.resource.gpu.discoveryScript={fake}")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.cluster._spark_helpers import ENV, SCRIPT, run_script
+from tests.cluster._spark_helpers import run_script, standalone_cluster
 
 pytest.importorskip("pyspark")
 pytestmark = [
@@ -203,19 +202,8 @@ def spark4_master(spark4_env, tmp_path_factory):
     """A Spark 4 standalone cluster (scripts/spark-standalone.sh with the overlay's pyspark):
     master + 2 workers x 2 cores."""
     run = tmp_path_factory.mktemp("spark4_standalone")
-    env = {**ENV, **spark4_env, "ZOO_TUNE_SPARK_RUN": str(run), "ZOO_TUNE_SPARK_PORT": "0",
-           "ZOO_TUNE_PYTHON": sys.executable, "ZOO_TUNE_SPARK_WORKER_MEMORY": "2g"}
-    start = subprocess.run(["bash", str(SCRIPT), "start"], env=env, capture_output=True,
-                           text=True, timeout=120)
-    assert start.returncode == 0, start.stderr[-3000:]
-    yield start.stdout.strip().splitlines()[-1], run
-    stop = subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True,
-                          text=True, timeout=120)
-    assert stop.returncode == 0, stop.stderr
-    shutil.rmtree(run / "work", ignore_errors=True)
-    status = subprocess.run(["bash", str(SCRIPT), "status"], env=env, capture_output=True,
-                            text=True, timeout=30)
-    assert status.returncode == 3, status.stdout
+    with standalone_cluster(run, **spark4_env) as url:
+        yield url, run
 
 
 def test_spark4_standalone_frame_fit(spark4_master, spark4_env, tmp_path):

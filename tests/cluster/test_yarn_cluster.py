@@ -3,6 +3,8 @@
 The ResourceManager and NodeManager are Hadoop 3.3.4's own daemons; the NodeManager checks
 each container's physical memory, so a container sized too small for its Ray node is killed
 here as on a cluster. Executors run the packed venv that YARN unpacked, never this venv.
+The NodeManager offers fake GPUs (YARN's GPU plugin over a fake ``nvidia-smi``): the yarn-client
+run asks for one per Ray node, and YARN schedules them as ``yarn.io/gpu``.
 """
 
 from __future__ import annotations
@@ -64,9 +66,44 @@ x = (np.eye(4)[y] * 2 + rng.normal(scale=0.6, size=(200, 4))).astype(np.float32)
 YARN_CLIENT = TRIAL_RECORDS + """
 record_dir, archive, logs_dir = sys.argv[1], sys.argv[2], sys.argv[3]
 os.environ["HADOOP_CONF_DIR"] = sys.argv[4]
-ctx = init_context(cluster_mode="yarn-client", num_nodes=2, cores=1, archive=archive,
+gpu_dir, rest = sys.argv[8], sys.argv[9]
+from zoo_tune.cluster._yarn import CONTAINER_PATH
+
+# The YARN node's fake nvidia-smi on the executors' PATH (a real GPU node has it in /usr/bin):
+# zoo_tune's GPU discovery script, shipped with the application, finds the GPUs with it.
+executor_path = CONTAINER_PATH.replace(":", f":{sys.argv[10]}:", 1)
+
+
+def gpu_model_creator(config):
+    import warnings
+
+    from ray import tune
+    from torch import nn
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trial = tune.get_context().get_trial_id()  # None on the driver's check
+    if trial is not None:
+        seen = {"trial": trial, "tag": config["tag"], "container": os.environ.get("CONTAINER_ID"),
+                "visible": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                "gpu_ids": [str(i) for i in ray.get_gpu_ids()],
+                "node": ray.get_runtime_context().get_node_id()}
+        name = f"{trial}_{os.getpid()}_{time.time_ns()}.json"  # every start kept
+        with open(os.path.join(gpu_dir, name), "w") as f:
+            json.dump(seen, f)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def gpu_resource(info):  # yarn.io/gpu of a resource in the RM's REST answers
+    items = (info or {}).get("resourceInformations", {}).get("resourceInformation", [])
+    return next((int(i["value"]) for i in items if i["name"] == "yarn.io/gpu"), 0)
+
+
+# One GPU of YARN's (yarn.io/gpu) per Ray node; every executor, the spare one too, gets it.
+ctx = init_context(cluster_mode="yarn-client", num_nodes=2, cores=1, gpus=1, archive=archive,
                    executor_memory="512m", memory=1024**3, object_store_memory=256 * 1024**2,
-                   spark_conf={"spark.yarn.archive": sys.argv[5]})
+                   spark_conf={"spark.yarn.archive": sys.argv[5],
+                               "spark.executorEnv.PATH": executor_path})
 app_id = ctx.spark.sparkContext.applicationId
 est = AutoEstimator.from_torch(model_creator=model_creator, optimizer="Adam",
                                loss="CrossEntropyLoss", logs_dir=logs_dir, name="on_yarn",
@@ -84,6 +121,18 @@ frame_est = AutoEstimator.from_torch(
 frame_est.fit(df, feature_cols=["pixels"], label_cols=["label"], validation_split=0.2, epochs=3,
               metric="accuracy", search_space={"lr": hp.grid_search([0.01, 0.03])}, verbose=0)
 frame = frame_est.get_trial_table()
+# Trials that each hold a GPU of the Ray nodes' (trained on the CPU: device="auto" falls back).
+gpu_est = AutoEstimator.from_torch(model_creator=gpu_model_creator, optimizer="Adam",
+                                   loss="CrossEntropyLoss", logs_dir=logs_dir, name="gpu_on_yarn",
+                                   resources_per_trial={"cpu": 1, "gpu": 1})
+gpu_est.fit((x[:160], y[:160]), validation_data=(x[160:], y[160:]), epochs=1, metric="accuracy",
+            search_space={"tag": hp.grid_search(["g0", "g1"])}, verbose=0)
+gpu_table = gpu_est.get_trial_table()
+ray_gpus = ray.cluster_resources().get("GPU", 0)
+import urllib.request
+
+with urllib.request.urlopen(rest + "/ws/v1/cluster/nodes", timeout=30) as r:
+    yarn_node = json.load(r)["nodes"]["node"][0]
 executors = len(ctx.spark.sparkContext._jsc.sc().statusTracker().getExecutorInfos()) - 1
 # Token authentication: clients without the token refused, the token in no log of the driver's
 # Ray or of the containers (their stdout/stderr), nor in the Spark UI.
@@ -103,6 +152,9 @@ print(json.dumps({"clients": clients, "exposure": exposure, "ui_env_bytes": len(
                   "failures": int(table["failures"].sum()),
                   "frame_statuses": sorted(frame["status"]),
                   "frame_accuracy": float(frame["best_accuracy"].max()),
+                  "gpu_statuses": sorted(gpu_table["status"]), "ray_gpus": ray_gpus,
+                  "node_gpus": gpu_resource(yarn_node.get("totalResource")),
+                  "node_gpus_used": gpu_resource(yarn_node.get("usedResource")),
                   "executors": executors, "timings": ctx.timings, "startup_s": ctx.startup_s}))
 """
 
@@ -142,12 +194,15 @@ def test_yarn_client_trials_run_in_yarn_containers(yarn_cluster, hdfs_env_archiv
     conf, rest, run = yarn_cluster
     records = tmp_path / "records"
     records.mkdir()
+    gpu_records = tmp_path / "gpu_records"
+    gpu_records.mkdir()
     killer = threading.Thread(target=_kill_executor_of_first_trial, args=(records,),
                               daemon=True)
     killer.start()
     out = run_script(YARN_CLIENT, tmp_path, str(records), hdfs_env_archive,
                      str(tmp_path / "logs"), conf, hdfs_spark_jars, hdfs_digits[0],
-                     str(run / "nm-logs"), timeout=600)
+                     str(run / "nm-logs"), str(gpu_records), rest, str(run / "gpu-bin"),
+                     timeout=600)
     killer.join(timeout=5)
     print("yarn-client start-up", round(out["startup_s"], 1), out["timings"],
           "killed:", KILLED)
@@ -177,6 +232,19 @@ def test_yarn_client_trials_run_in_yarn_containers(yarn_cluster, hdfs_env_archiv
     # that replaced the killed executor's joined with it too); the token leaked nowhere.
     assert out["ui_env_bytes"] > 1000, out
     assert_token_auth(out)
+    # GPUs: YARN gave every executor container one of the node's fake GPUs (yarn.io/gpu, in
+    # use on the node while the application ran; the AM asks for none) ...
+    assert out["node_gpus"] == 4, out
+    assert out["node_gpus_used"] == out["executors"] == 3, out  # 2 Ray nodes', the spare one
+    # ... they became the Ray cluster's (one per node), and each GPU trial held one of its own,
+    # the one CUDA_VISIBLE_DEVICES showed it, in a container of this application.
+    assert out["ray_gpus"] == 2, out
+    assert out["gpu_statuses"] == ["TERMINATED"] * 2, out
+    seen = [json.loads(p.read_text()) for p in sorted(gpu_records.glob("*.json"))]
+    assert {s["tag"] for s in seen} == {"g0", "g1"}, seen
+    for s in seen:
+        assert len(s["gpu_ids"]) == 1 and s["visible"] == s["gpu_ids"][0], s
+        assert s["container"] and app_tag in s["container"], s
 
 
 SUBMIT = ROOT / "scripts" / "zoo-tune-submit"
