@@ -25,6 +25,13 @@ SCRIPT = ROOT / "scripts" / "spark-standalone.sh"
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_DEDUP_LOGS": "0",
        "PYSPARK_PYTHON": sys.executable}
 
+# pyspark 4 for the Spark 4 tests: an overlay directory that scripts/install.sh test fills
+# (the venv itself is the Spark 3.5 line), put first on PYTHONPATH (fixture spark4_env).
+OVERLAY = Path(sys.executable).resolve().parents[1] / "overlays" / "pyspark4"
+if not OVERLAY.is_dir():  # a venv of the project's own always has it
+    OVERLAY = Path(sys.prefix) / "overlays" / "pyspark4"
+SPARK4 = "4.3.0"
+
 # What every script below starts with: quiet logs, the lines that prove where things ran.
 PRELUDE = """
 import json, logging, os, sys, time

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster._spark_helpers import ENV, SCRIPT, standalone_cluster
+from tests.cluster._spark_helpers import ENV, OVERLAY, SCRIPT, standalone_cluster
 
 
 @pytest.fixture(scope="package")
@@ -40,6 +40,15 @@ def env_archive(tmp_path_factory):
     path = pack_env(out, exclude=LEAN_EXCLUDE)
     yield path, time.monotonic() - start
     Path(path).unlink(missing_ok=True)  # ~3 GB
+
+
+@pytest.fixture(scope="package")
+def spark4_env() -> dict[str, str]:
+    """The environment of a Spark 4 process: the pyspark 4 overlay first on PYTHONPATH."""
+    if not (OVERLAY / "pyspark").is_dir():
+        pytest.fail(f"no pyspark 4 overlay at {OVERLAY}: run scripts/install.sh test")
+    path = os.pathsep.join(filter(None, [str(OVERLAY), os.environ.get("PYTHONPATH")]))
+    return {"PYTHONPATH": path}
 
 
 YARN_SCRIPT = SCRIPT.with_name("yarn.sh")

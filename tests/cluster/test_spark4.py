@@ -1,6 +1,8 @@
 """Spark 4: the main path (a Spark DataFrame tuned on the executors of the same application) on
 PyPI's newest pyspark 4, in local-cluster, standalone and yarn-client; RayDP and Spark Connect
-refused before any work.
+refused before any work. (The yarn-client test is in test_yarn_spark4.py: a file that sorts
+after test_yarn.py, so that the package's YARN, with the archive localized in it, does not
+start before the standalone archive test, whose disk use it would add to.)
 
 The project's venv is the Spark 3.5 line (RayDP's, and what the other cluster tests run);
 ``scripts/install.sh test`` puts pyspark 4.3.0 (with py4j and Spark Connect's client packages)
@@ -16,13 +18,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.cluster._spark_helpers import run_script, standalone_cluster
+from tests.cluster._spark_helpers import SPARK4, run_script, standalone_cluster
 
 pytest.importorskip("pyspark")
 pytestmark = [
@@ -30,21 +30,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("java") is None and not os.environ.get("JAVA_HOME"),
                        reason="Spark needs Java"),
 ]
-
-OVERLAY = Path(sys.executable).resolve().parents[1] / "overlays" / "pyspark4"
-if not OVERLAY.is_dir():  # a venv of the project's own always has it
-    OVERLAY = Path(sys.prefix) / "overlays" / "pyspark4"
-SPARK4 = "4.3.0"
-
-
-@pytest.fixture(scope="module")
-def spark4_env() -> dict[str, str]:
-    """The environment of a Spark 4 process: the overlay first on PYTHONPATH."""
-    if not (OVERLAY / "pyspark").is_dir():
-        pytest.fail(f"no pyspark 4 overlay at {OVERLAY}: run scripts/install.sh test")
-    path = os.pathsep.join(filter(None, [str(OVERLAY), os.environ.get("PYTHONPATH")]))
-    return {"PYTHONPATH": path}
-
 
 REFUSALS = """
 import pyspark
@@ -214,40 +199,3 @@ def test_spark4_standalone_frame_fit(spark4_master, spark4_env, tmp_path):
     out = _fit_frame({"cluster_mode": "standalone", "master": url, "num_nodes": 2, "cores": 1},
                      str(tmp_path / "blobs.parquet"), tmp_path, spark4_env, timeout=300)
     assert out["master"] == url
-
-
-@pytest.fixture(scope="module")
-def hdfs_spark4_jars(hdfs_cluster, tmp_path_factory):
-    """Spark 4's jars zipped and put on HDFS once (``spark.yarn.archive``), like the Spark 3.5
-    ones of conftest.hdfs_spark_jars."""
-    from hdfs_native import Client
-
-    from tests.cluster.conftest import _put_on_hdfs
-
-    local = tmp_path_factory.mktemp("spark4_jars") / "spark4-jars.zip"
-    with zipfile.ZipFile(local, "w", zipfile.ZIP_STORED) as zf:
-        for jar in sorted((OVERLAY / "pyspark" / "jars").glob("*.jar")):
-            zf.write(jar, jar.name)
-    path = _put_on_hdfs(local, hdfs_cluster[0])
-    local.unlink()
-    yield hdfs_cluster[0] + path
-    Client(hdfs_cluster[0]).delete(path)
-
-
-@pytest.mark.timeout(1200)  # the first test of the package to use YARN starts it
-def test_spark4_yarn_client_frame_fit(yarn_cluster, hdfs_env_archive, hdfs_spark4_jars,
-                                      hdfs_cluster, spark4_env, tmp_path):
-    conf, rest, run = yarn_cluster
-    path = f"{hdfs_cluster[0]}/user/zt/spark4_{os.getpid()}/blobs.parquet"
-    settings = {"cluster_mode": "yarn-client", "hadoop_conf_dir": conf, "num_nodes": 2,
-                "cores": 1, "archive": hdfs_env_archive, "executor_memory": "512m",
-                "spark_conf": {"spark.yarn.archive": hdfs_spark4_jars}}
-    out = _fit_frame(settings, path, tmp_path, spark4_env, timeout=600)
-    # Every trial ran in a YARN container of this application.
-    app_tag = out["app_id"].replace("application_", "")
-    trials = out["records"]
-    assert all(r["container"] and app_tag in r["container"] for r in trials), trials
-    with __import__("urllib.request").request.urlopen(
-            f"{rest}/ws/v1/cluster/apps/{out['app_id']}", timeout=10) as r:
-        app = json.load(r)["app"]
-    assert (app["state"], app["finalStatus"]) == ("FINISHED", "SUCCEEDED"), app
