@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zoo_tune._spark_line import refuse_connect
-from zoo_tune.cluster import _job_server_guard
+from zoo_tune.cluster import _gpus, _job_server_guard
 from zoo_tune.cluster._common import (
     ENV_ALIAS,
     ENV_PYTHON,
@@ -348,21 +348,18 @@ def wait_for_executors(spark: Any, wanted: int, timeout_s: float = EXECUTOR_TIME
         count = executors_registered(spark)
     if count == 0:
         conf = spark.sparkContext.getConf()
+        gpus = conf.get(_gpus.EXECUTOR_GPUS, None)
+        gpu_note = f", {_gpus.EXECUTOR_GPUS}={gpus}" if gpus else ""
         raise InvalidInputError(
             f"No Spark executor registered with master {spark.sparkContext.master!r} within "
             f"{timeout_s:.0f} s (spark.executor.cores={conf.get('spark.executor.cores', None)}, "
-            f"spark.executor.memory={conf.get('spark.executor.memory', None)}{_gpu_note(conf)})"
+            f"spark.executor.memory={conf.get('spark.executor.memory', None)}{gpu_note})"
             f". Check that the master has live workers with that many free cores and that much "
-            f"free memory{' and GPUs' if _gpu_note(conf) else ''}.")
+            f"free memory{' and GPUs' if gpu_note else ''}.")
     if count < wanted:
         logger.warning("Only %d of %d Spark executors registered within %.0f s; Ray worker "
                        "nodes will start on those.", count, wanted, timeout_s)
     return count
-
-
-def _gpu_note(conf: Any) -> str:
-    gpus = conf.get("spark.executor.resource.gpu.amount", None)
-    return f", spark.executor.resource.gpu.amount={gpus}" if gpus else ""
 
 
 def start(spark: Any, owns_spark: bool, *, num_nodes: int | None, cores: int,
