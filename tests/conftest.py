@@ -15,6 +15,10 @@ from tests import _groups, _timing
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# Every Spark process of the tests (drivers, executors, YARN application masters) reads
+# tests/spark-conf/spark-defaults.conf: its JVMs run with C1 only (see there). A SPARK_CONF_DIR
+# of the caller's own wins.
+os.environ.setdefault("SPARK_CONF_DIR", os.path.join(os.path.dirname(__file__), "spark-conf"))
 
 
 @pytest.fixture(scope="session")
