@@ -315,3 +315,29 @@ def test_a_tracker_that_raises_never_stops_the_run(caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert any("on_trial_start failed" in m and "trial_started broke" in m for m in messages)
     assert sum("the run goes on" in m for m in messages) == 4
+
+
+@pytest.mark.timeout(120)
+def test_resumed_fit_sends_the_params_of_a_child_created_just_before_the_kill(tmp_path):
+    """The driver died after creating a trial's child run but before its params went out
+    (a SIGKILLed driver in test_resume.py, 2026-12-06): the resumed fit goes on in that run
+    and sends them, opening no second run."""
+    mlflow = pytest.importorskip("mlflow")
+    from zoo_tune.tracking._layout import PARENT_TAG, TRIAL_TAG
+    from zoo_tune.tracking._tracker import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.tracking.MlflowClient(uri)
+    exp = client.create_experiment("cut", artifact_location=(tmp_path / "art").as_uri())
+    parent = client.create_run(exp, run_name="cut").info.run_id
+    child = client.create_run(exp, run_name="t1", tags={PARENT_TAG: parent, TRIAL_TAG: "t1"})
+    tracker = Tracker(uri, "cut", "cut", params={}, tags={},
+                      restored={"uri": uri, "parent": parent, "experiment": exp})
+    tracker.start()
+    tracker.trial_started("t1", {"lr": 0.1, "tag": "a"})
+    tracker.trial_result("t1", {"accuracy": 0.5, "training_iteration": 1})
+    tracker.trial_ended("t1", "TERMINATED")
+    assert tracker.close() == 0
+    runs = client.search_runs([exp], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'")
+    assert [r.info.run_id for r in runs] == [child.info.run_id]
+    assert runs[0].data.params == {"lr": "0.1", "tag": "a"}

@@ -175,6 +175,10 @@ class Tracker:
                                   f"tags.`{PARENT_TAG}` = '{ids['parent']}'")
                 if found:
                     self._reused.add(trial_id)
+                    # the driver may also have died before the params went out: send them now
+                    missing = {k: v for k, v in params.items() if k not in found[0].data.params}
+                    if missing:
+                        client.log_batch(found[0].info.run_id, params=_params(missing))
                     return found[0].info.run_id
             run = client.create_run(experiment, run_name=trial_id,
                                     tags={PARENT_TAG: ids["parent"], TRIAL_TAG: trial_id})
