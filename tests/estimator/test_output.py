@@ -37,6 +37,9 @@ est.fit((x[:200], y[:200]), validation_data=(x[200:], y[200:]), epochs=2, metric
         verbose=int(sys.argv[1]))
 """
 
+# A line Ray relays from a worker process: "(pid=N) ..." or "(Name pid=N) ...", maybe colored.
+RAY_WORKER_LINE = re.compile(r"^(\x1b\[\d+m)?\((\w+ )?pid=\d+[,)]")
+
 RAY_NOISE = ("Configuration for experiment", "View detailed results", "TensorBoard",
              "Trial Status", "INFO", "Wrote the latest version", "Started a local Ray")
 
@@ -60,10 +63,13 @@ def test_verbose_0_prints_only_the_failed_trials_warning(tmp_path):
     assert stderr.count("failed:\n") == 1, stderr[-3000:]
     first = re.search(r"^Trial \w+ failed:\n", stderr, re.MULTILINE)
     assert first, stderr[:500]
-    # Only an interpreter's shutdown note may come first: a Ray worker exiting while the run
-    # ends printed "Exception ignored in: <function WeakSet._remove ...>" once (CI, 135567a).
+    # Nothing of the driver's own comes first. What Ray relays from a dying worker process may:
+    # an interpreter's shutdown note ("Exception ignored in: <function WeakSet._remove ...>",
+    # CI at 135567a) or a worker's crash report, every line tagged "(pid=N)" (abseil's "Mutex
+    # corrupt" SIGABRT of an idle worker, 2026-12-06); neither is zoo_tune's output.
     before = stderr[:first.start()]
-    assert not before or before.startswith("Exception ignored in"), stderr[:500]
+    assert not before or before.startswith("Exception ignored in") or all(
+        RAY_WORKER_LINE.match(line) for line in before.splitlines()), stderr[:500]
     # The trial's own traceback, down to the line that raised.
     assert 'raise ValueError("this width is broken")' in stderr
     assert "[zoo_tune]" not in stderr
