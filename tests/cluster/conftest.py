@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -118,23 +120,35 @@ def _put_on_hdfs(local, uri: str) -> str:
 
 @pytest.fixture(scope="package")
 def hdfs_spark_jars(hdfs_cluster, tmp_path_factory):
-    """pyspark's own jars zipped (stored, jars are compressed already) and put on HDFS once,
-    for ``spark.yarn.archive``: what a YARN user sets so that spark-submit does not zip and
-    upload ``SPARK_HOME/jars`` (322 MB) for every application."""
+    """pyspark's own jars zipped and put on HDFS once, for ``spark.yarn.archive``: what a YARN
+    user sets so that spark-submit does not zip and upload ``SPARK_HOME/jars`` (322 MB) for
+    every application."""
+    import pyspark
+
+    with jars_on_hdfs(Path(pyspark.__file__).parent / "jars", "spark-jars.zip",
+                      tmp_path_factory.mktemp("spark_jars"), hdfs_cluster[0]) as uri:
+        yield uri
+
+
+@contextlib.contextmanager
+def jars_on_hdfs(jars: Path, name: str, folder: Path, uri: str) -> Iterator[str]:
+    """The jars of the folder ``jars`` zipped (stored: jars are compressed already) as
+    ``folder/name``, put on the HDFS at ``uri`` and the local zip removed; yields the zip's
+    ``hdfs://`` URI and deletes it from HDFS after."""
     import zipfile
 
-    import pyspark
     from hdfs_native import Client
 
-    jars = Path(pyspark.__file__).parent / "jars"
-    local = tmp_path_factory.mktemp("spark_jars") / "spark-jars.zip"
+    local = folder / name
     with zipfile.ZipFile(local, "w", zipfile.ZIP_STORED) as zf:
         for jar in sorted(jars.glob("*.jar")):
             zf.write(jar, jar.name)  # Spark wants the jars at the archive's root
-    path = _put_on_hdfs(local, hdfs_cluster[0])
+    path = _put_on_hdfs(local, uri)
     local.unlink()
-    yield hdfs_cluster[0] + path
-    Client(hdfs_cluster[0]).delete(path)
+    try:
+        yield uri + path
+    finally:
+        Client(uri).delete(path)
 
 
 @pytest.fixture(scope="package")

@@ -9,11 +9,11 @@ import json
 import os
 import shutil
 import urllib.request
-import zipfile
 
 import pytest
 
 from tests.cluster._spark_helpers import OVERLAY
+from tests.cluster.conftest import jars_on_hdfs
 from tests.cluster.test_spark4 import _fit_frame
 
 pytest.importorskip("pyspark")
@@ -26,20 +26,11 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def hdfs_spark4_jars(hdfs_cluster, tmp_path_factory):
-    """Spark 4's jars zipped and put on HDFS once (``spark.yarn.archive``), like the Spark 3.5
-    ones of conftest.hdfs_spark_jars."""
-    from hdfs_native import Client
-
-    from tests.cluster.conftest import _put_on_hdfs
-
-    local = tmp_path_factory.mktemp("spark4_jars") / "spark4-jars.zip"
-    with zipfile.ZipFile(local, "w", zipfile.ZIP_STORED) as zf:
-        for jar in sorted((OVERLAY / "pyspark" / "jars").glob("*.jar")):
-            zf.write(jar, jar.name)
-    path = _put_on_hdfs(local, hdfs_cluster[0])
-    local.unlink()
-    yield hdfs_cluster[0] + path
-    Client(hdfs_cluster[0]).delete(path)
+    """Spark 4's jars on HDFS once (``spark.yarn.archive``), as conftest.hdfs_spark_jars puts
+    Spark 3.5's."""
+    with jars_on_hdfs(OVERLAY / "pyspark" / "jars", "spark4-jars.zip",
+                      tmp_path_factory.mktemp("spark4_jars"), hdfs_cluster[0]) as uri:
+        yield uri
 
 
 @pytest.mark.timeout(1200)  # the first test of the package to use YARN starts it
