@@ -51,6 +51,8 @@ DEV = [
     "tabulate>=0.9",  # pandas to_markdown (zoo-tune results --format md)
 ]
 
+# The documentation site (scripts/docs.sh); scripts/test.sh builds it before the tests.
+DOCS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"]
 EXTRAS_FOR_TESTS = [
     "matplotlib>=3.5", "hdfs-native>=0.10", "tensorboard>=2.10", "venv-pack>=0.2",
     "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29",  # examples/quickstart.ipynb, headless
@@ -79,12 +81,12 @@ setup(
         "hdfs": ["hdfs-native>=0.10"],
         "mlflow": MLFLOW,
         "notebook": NOTEBOOK,
-        "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
+        "docs": DOCS,
         "dev": DEV,
         # The main test venv is the Spark 3.5 line with RayDP; the tests run Spark 4 from an
         # overlay (scripts/install.sh).
         "test": (TORCH + KERAS + SEARCHERS + AX + MLFLOW + NOTEBOOK + DEV + EXTRAS_FOR_TESTS +
-                 RAYDP),
+                 RAYDP + DOCS),
         "all": (TORCH + KERAS + SPARK + RAYDP + SEARCHERS + AX + MLFLOW + NOTEBOOK + DEV +
                 EXTRAS_FOR_TESTS),
     },
