@@ -88,7 +88,7 @@ setup(
         "test": (TORCH + KERAS + SEARCHERS + AX + MLFLOW + NOTEBOOK + DEV + EXTRAS_FOR_TESTS +
                  RAYDP + DOCS),
         "all": (TORCH + KERAS + SPARK + RAYDP + SEARCHERS + AX + MLFLOW + NOTEBOOK + DEV +
-                EXTRAS_FOR_TESTS),
+                EXTRAS_FOR_TESTS + DOCS),
     },
     entry_points={"console_scripts": ["zoo-tune = zoo_tune.cli:main"]},
     # An SPDX expression (PEP 639), not the license classifier setuptools>=77 warns about.
