@@ -341,3 +341,44 @@ def test_resumed_fit_sends_the_params_of_a_child_created_just_before_the_kill(tm
     runs = client.search_runs([exp], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'")
     assert [r.info.run_id for r in runs] == [child.info.run_id]
     assert runs[0].data.params == {"lr": "0.1", "tag": "a"}
+
+
+def test_child_whose_params_failed_after_its_run_was_created_is_not_created_twice(tmp_path):
+    """The server stopped between a child's create_run and its params (a SIGSTOPped server in
+    test_server_stopped_then_killed_mid_run_loses_nothing, 2026-12-07: 4 child runs for 3
+    trials): the retry finds the run by its tags and sends only the params."""
+    mlflow = pytest.importorskip("mlflow")
+    from zoo_tune.tracking._layout import PARENT_TAG
+    from zoo_tune.tracking._tracker import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    real = mlflow.tracking.MlflowClient(uri)
+    failed = []
+
+    class ParamsLostOnce:
+        """The real client, whose first params of a child run get no answer."""
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def log_batch(self, run_id, metrics=(), params=(), tags=()):
+            if params and not failed and real.get_run(run_id).data.tags.get(PARENT_TAG):
+                failed.append(run_id)
+                raise ConnectionError("no answer (the test's)")
+            return real.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+
+    tracker = Tracker(uri, "twice", "twice", params={"metric": "accuracy"}, tags={})
+    tracker.box._client = ParamsLostOnce()
+    tracker.box.retry_s = 0.05
+    tracker.start()
+    tracker.trial_started("t1", {"lr": 0.1})
+    tracker.trial_result("t1", {"accuracy": 0.5, "training_iteration": 1})
+    tracker.trial_ended("t1", "TERMINATED")
+    assert tracker.close() == 0
+    assert failed, "the client never failed: the test tested nothing"
+    exp = real.get_experiment_by_name("twice").experiment_id
+    parent = tracker.parent_run_id
+    runs = real.search_runs([exp], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'")
+    assert [r.info.run_id for r in runs] == failed
+    assert runs[0].data.params == {"lr": "0.1"}
+    assert [m.value for m in real.get_metric_history(failed[0], "accuracy")] == [0.5]

@@ -165,10 +165,14 @@ class Tracker:
         self._children.add(trial_id)
         self._steps[trial_id] = set()
         params = child_params(config)
+        tries: list[int] = []
 
         def create(client: Any, ids: dict[str, str]) -> str:
             experiment = self._experiment_of_parent(client, ids)
-            if self.restored:  # created before its id was stored (the driver died between)?
+            # Created before its id was stored: by the driver that died in between, or by this
+            # call's last try, whose create_run went through and whose params did not (the
+            # server stopped between the two). Found by its tags, not created twice.
+            if self.restored or tries:
                 found = client.search_runs(
                     [experiment], max_results=1,
                     filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}' and "
@@ -180,6 +184,7 @@ class Tracker:
                     if missing:
                         client.log_batch(found[0].info.run_id, params=_params(missing))
                     return found[0].info.run_id
+            tries.append(1)
             run = client.create_run(experiment, run_name=trial_id,
                                     tags={PARENT_TAG: ids["parent"], TRIAL_TAG: trial_id})
             if params:
