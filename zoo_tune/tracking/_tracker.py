@@ -165,33 +165,34 @@ class Tracker:
         self._children.add(trial_id)
         self._steps[trial_id] = set()
         params = child_params(config)
-        tries: list[int] = []
 
         def create(client: Any, ids: dict[str, str]) -> str:
             experiment = self._experiment_of_parent(client, ids)
-            # Created before its id was stored: by the driver that died in between, or by this
-            # call's last try, whose create_run went through and whose params did not (the
-            # server stopped between the two). Found by its tags, not created twice.
-            if self.restored or tries:
+            if self.restored:  # created before its id was stored (the driver died between)?
                 found = client.search_runs(
                     [experiment], max_results=1,
                     filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}' and "
                                   f"tags.`{PARENT_TAG}` = '{ids['parent']}'")
                 if found:
                     self._reused.add(trial_id)
-                    # the driver may also have died before the params went out: send them now
-                    missing = {k: v for k, v in params.items() if k not in found[0].data.params}
-                    if missing:
-                        client.log_batch(found[0].info.run_id, params=_params(missing))
                     return found[0].info.run_id
-            tries.append(1)
-            run = client.create_run(experiment, run_name=trial_id,
-                                    tags={PARENT_TAG: ids["parent"], TRIAL_TAG: trial_id})
-            if params:
-                client.log_batch(run.info.run_id, params=_params(params))
-            return run.info.run_id
+            return client.create_run(experiment, run_name=trial_id,
+                                     tags={PARENT_TAG: ids["parent"], TRIAL_TAG: trial_id}
+                                     ).info.run_id
+
+        # The params in an op of their own, as the parent's are: a retry of one (the server
+        # stopped after create_run went through) never creates the run twice.
+        def send_params(client: Any, ids: dict[str, str]) -> None:
+            run = ids[f"trial:{trial_id}"]
+            todo = dict(params)
+            if trial_id in self._reused:  # the dead driver may have sent some of them
+                have = client.get_run(run).data.params
+                todo = {k: v for k, v in todo.items() if k not in have}
+            if todo:
+                client.log_batch(run, params=_params(todo))
 
         self.box.put(create, handle=f"trial:{trial_id}", what=f"trial {trial_id}'s run")
+        self.box.put(send_params, what=f"trial {trial_id}'s params")
 
     def trial_result(self, trial_id: str, result: Mapping[str, Any]) -> None:
         """Queue one epoch's metrics (one ``log_batch``, step = epoch)."""
