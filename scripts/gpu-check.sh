@@ -6,8 +6,10 @@
 # asserts that every trial's parameters lived on CUDA, that Ray gave each trial a GPU id in
 # CUDA_VISIBLE_DEVICES and that get_best_model() comes back on the CPU; then runs the same job
 # on the CPU (device="cpu") and prints the training time of one epoch on the GPU against the
-# CPU (mean over trials and epochs, from each trial's rows/s). Exit 0: passed; 1: a check
-# failed; 2: no usable CUDA here (nothing checked).
+# CPU (mean over trials and epochs, from each trial's rows/s). A third run repeats the GPU job
+# in mixed precision (fit(precision="bf16-mixed"), "16-mixed" on a GPU without bfloat16) and
+# prints its epoch time beside the others. Exit 0: passed; 1: a check failed; 2: no usable
+# CUDA here (nothing checked).
 #
 #   scripts/gpu-check.sh                 # about a minute on one GPU
 #
@@ -73,7 +75,7 @@ def optimizer(model, config):
         trial = tune.get_context().get_trial_id()
     if trial is not None:  # in a trial, after zoo_tune placed the model
         devices = sorted({p.device.type for p in model.parameters()})
-        seen = {"trial": trial, "devices": devices,
+        seen = {"run": config["run"], "trial": trial, "devices": devices,
                 "gpu_ids": [str(i) for i in ray.get_gpu_ids()],
                 "visible": os.environ.get("CUDA_VISIBLE_DEVICES"),
                 "name": torch.cuda.get_device_name(0) if devices == ["cuda"] else None}
@@ -97,17 +99,20 @@ y = rng.integers(0, 10, size=ROWS + 2000)
 x = (centers[y] + rng.normal(scale=1.0, size=(len(y), 64))).astype(np.float32)
 data, validation = (x[:ROWS], y[:ROWS]), (x[ROWS:], y[ROWS:])
 
+MIXED = "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
 init_context(cluster_mode="local", cores=4, gpus=1)
 results, failures = {}, []
 try:
-    for run, resources, device in (("gpu", {"cpu": 1, "gpu": 0.25}, "cuda"),
-                                   ("cpu", {"cpu": 1}, "cpu")):
+    for run, resources, device, precision in (
+            ("gpu", {"cpu": 1, "gpu": 0.25}, "cuda", "32"),
+            ("cpu", {"cpu": 1}, "cpu", "32"),
+            ("mixed", {"cpu": 1, "gpu": 0.25}, "cuda", MIXED)):
         est = AutoEstimator.from_torch(model_creator=model_creator, optimizer=optimizer,
                                        loss="CrossEntropyLoss", logs_dir=os.path.join(work, run),
                                        name=run, resources_per_trial=resources)
         start = time.monotonic()
         est.fit(data, validation_data=validation, epochs=EPOCHS, n_sampling=4,
-                metric="accuracy", verbose=0, device=device,
+                metric="accuracy", verbose=0, device=device, precision=precision,
                 search_space={"lr": hp.loguniform(1e-4, 1e-2), "batch_size": 256, "run": run})
         wall = time.monotonic() - start
         mean, count = epoch_seconds(est, ROWS)
@@ -126,8 +131,10 @@ for run, result in results.items():
     if result["best_model_on"] != ["cpu"]:
         failures.append(f"{run}: get_best_model() is on {result['best_model_on']}, not the CPU")
 gpu_trials = [s for s in seen if s["gpu_ids"]]
-if len(gpu_trials) != 4:
-    failures.append(f"{len(gpu_trials)} trials held a GPU, not 4: {seen}")
+for run in ("gpu", "mixed"):
+    held = [s for s in gpu_trials if s["run"] == run]
+    if len(held) != 4:
+        failures.append(f"{run}: {len(held)} trials held a GPU, not 4: {seen}")
 for s in gpu_trials:
     if s["devices"] != ["cuda"]:
         failures.append(f"trial {s['trial']}: parameters on {s['devices']}, not CUDA")
@@ -136,15 +143,18 @@ for s in gpu_trials:
                         f"{s['gpu_ids']}")
 
 print(json.dumps({"results": results, "trials": seen}, indent=1))
-gpu, cpu = results.get("gpu"), results.get("cpu")
-if gpu and cpu:
+gpu, cpu, mixed = results.get("gpu"), results.get("cpu"), results.get("mixed")
+if gpu and cpu and mixed:
     name = next((s["name"] for s in gpu_trials if s["name"]), "?")
-    print(f"\n{'':24}{'GPU (' + name + ')':>40}{'CPU (1 core/trial)':>22}")
-    print(f"{'train epoch, s (mean)':24}{gpu['epoch_s']:>40.3f}{cpu['epoch_s']:>22.3f}")
-    print(f"{'fit, s (4 trials)':24}{gpu['fit_s']:>40.1f}{cpu['fit_s']:>22.1f}")
-    print(f"{'best accuracy':24}{gpu['best_accuracy']:>40.3f}{cpu['best_accuracy']:>22.3f}")
+    print(f"\n{'':24}{'GPU (' + name + ')':>40}{'GPU, ' + MIXED:>20}"
+          f"{'CPU (1 core/trial)':>22}")
+    for label, key, fmt in (("train epoch, s (mean)", "epoch_s", ".3f"),
+                            ("fit, s (4 trials)", "fit_s", ".1f"),
+                            ("best accuracy", "best_accuracy", ".3f")):
+        print(f"{label:24}{gpu[key]:>40{fmt}}{mixed[key]:>20{fmt}}{cpu[key]:>22{fmt}}")
     print(f"epoch speed-up on the GPU (4 trials sharing it): "
-          f"{cpu['epoch_s'] / gpu['epoch_s']:.1f}x; {ROWS} rows, MLP 64-{WIDTH}-{WIDTH}-10, "
+          f"{cpu['epoch_s'] / gpu['epoch_s']:.1f}x, {MIXED}: "
+          f"{cpu['epoch_s'] / mixed['epoch_s']:.1f}x; {ROWS} rows, MLP 64-{WIDTH}-{WIDTH}-10, "
           f"batch 256, {EPOCHS} epochs")
 if failures:
     print("\ngpu-check.sh: FAILED\n  " + "\n  ".join(failures), file=sys.stderr)

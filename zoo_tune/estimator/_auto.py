@@ -301,6 +301,7 @@ class AutoEstimator:
         mlflow_uri: str | None = None,
         mlflow_experiment: str | None = None,
         device: str = "auto",
+        precision: str = "32",
     ) -> AutoEstimator:
         """Run the tuning job: ``n_sampling`` trials per grid point, ``epochs`` epochs each.
 
@@ -375,6 +376,11 @@ class AutoEstimator:
                 (not retried); ``"cpu"`` the CPU. torch moves the model, the loss and every
                 batch (pinned, copied without blocking); Keras sees only the trial's GPUs.
                 Checkpoints load on a CPU-only driver: ``get_best_model()`` is on the CPU.
+            precision: torch only (:mod:`zoo_tune.estimator._precision`): ``"32"``
+                (default); ``"bf16-mixed"`` or ``"16-mixed"`` run each trial's forward pass
+                and loss under ``torch.autocast`` in bfloat16 / float16 (``"16-mixed"``
+                with a loss scaler saved in its checkpoints), on the trial's GPU or CPU;
+                weights stay float32.
 
         Returns:
             ``self``.
@@ -392,7 +398,7 @@ class AutoEstimator:
             search_space, search_alg, search_alg_params, scheduler, scheduler_params,
             feature_cols, label_cols, mode, time_budget_s, verbose, validation_split,
             driver_budget_mb, node_cache_mb, max_failures, retry_user_errors, resume,
-            mlflow_uri, mlflow_experiment, device)
+            mlflow_uri, mlflow_experiment, device, precision)
         name, where, action = self._decide(checked, resume)
         if action == "load":
             logger.info("%s holds this experiment, finished: loading it, not re-running it.",
@@ -410,7 +416,8 @@ class AutoEstimator:
                    mode: Any, time_budget_s: Any, verbose: Any, validation_split: Any,
                    driver_budget_mb: Any, node_cache_mb: Any, max_failures: Any,
                    retry_user_errors: Any, resume: Any, mlflow_uri: Any,
-                   mlflow_experiment: Any, device: Any = "auto") -> _CheckedFit:
+                   mlflow_experiment: Any, device: Any = "auto",
+                   precision: Any = "32") -> _CheckedFit:
         """``fit``'s first step: every argument checked and the data staged on the driver,
         before any cluster work."""
         if self._records is not None:
@@ -419,9 +426,11 @@ class AutoEstimator:
                                      "again.")
         from zoo_tune.data import check_mib, stage_data
         from zoo_tune.estimator._device import check_device
+        from zoo_tune.estimator._precision import check_precision
         from zoo_tune.tracking import check_tracking
 
         device = check_device(device, self.resources_per_trial)
+        precision = check_precision(precision, self.backend.framework)
 
         mlflow_uri, mlflow_experiment = check_tracking(mlflow_uri, mlflow_experiment)
         staged = stage_data(data, validation_data, self.backend.framework,
@@ -438,7 +447,8 @@ class AutoEstimator:
             raise InvalidTypeError(f"`retry_user_errors` must be a bool, but got "
                                    f"{retry_user_errors!r}.")
         check_resume(resume)
-        plan = dataclasses.replace(plan, retry_user_errors=retry_user_errors, device=device)
+        plan = dataclasses.replace(plan, retry_user_errors=retry_user_errors, device=device,
+                                   precision=precision)
         return _CheckedFit(staged=staged, plan=plan, space=space, searcher=searcher,
                            sched=sched, n_sampling=n_sampling, time_budget_s=time_budget_s,
                            verbose=verbose, node_cache_mb=node_cache_mb,

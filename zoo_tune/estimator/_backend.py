@@ -27,9 +27,10 @@ class Backend(Protocol):
     def cuda_usable(self) -> tuple[bool, str]:
         """Whether the framework can use CUDA in this process, and why not."""
 
-    def build(self, config: dict[str, Any], device: str = "cpu") -> Any:
+    def build(self, config: dict[str, Any], device: str = "cpu", precision: str = "32") -> Any:
         """Return the trial state (model, optimizer, loss) for ``config`` on ``device``
-        (``"cpu"`` or ``"cuda"``, :mod:`zoo_tune.estimator._device`)."""
+        (``"cpu"`` or ``"cuda"``, :mod:`zoo_tune.estimator._device`), training in
+        ``precision`` (:mod:`zoo_tune.estimator._precision`)."""
 
     def train_epoch(self, state: Any, data: Any, config: dict[str, Any]) -> None:
         """Train one epoch on ``data`` (see :func:`materialize`)."""

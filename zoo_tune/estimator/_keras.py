@@ -103,10 +103,10 @@ class KerasBackend:
 
         return tensorflow_cuda_usable()
 
-    def build(self, config: dict[str, Any], device: str = "cpu") -> Any:
+    def build(self, config: dict[str, Any], device: str = "cpu", precision: str = "32") -> Any:
         """The model; TensorFlow places it on the trial's GPU by itself when ``device`` is
         ``"cuda"`` (it sees only that GPU: ``CUDA_VISIBLE_DEVICES``), on the CPU otherwise
-        (no GPU visible)."""
+        (no GPU visible). ``precision`` is always ``"32"`` (``check_precision``)."""
         import keras
 
         keras.backend.clear_session()  # reused workers must not pile up old graphs

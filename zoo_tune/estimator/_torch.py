@@ -19,11 +19,13 @@ from zoo_tune.estimator._backend import (
     metric_value,
     slices,
 )
+from zoo_tune.estimator._precision import autocast, grad_scaler
 from zoo_tune.metrics import MetricSpec
 
 DEFAULT_LR = 1e-3
 _WEIGHTS = "model.pt"
 _OPTIMIZER = "optimizer.pt"
+_SCALER = "grad_scaler.pt"
 
 
 def _optimizer_names() -> list[str]:
@@ -92,13 +94,21 @@ def _split_batch(batch: Any) -> tuple[list[Any], list[Any]]:
 
 @dataclass
 class TorchState:
-    """One trial's model, optimizer and loss (and the tensors of numpy data), on ``device``."""
+    """One trial's model, optimizer and loss (and the tensors of numpy data), on ``device``,
+    trained in ``precision`` (:mod:`zoo_tune.estimator._precision`; ``scaler``: the
+    ``"16-mixed"`` loss scaler)."""
 
     model: Any
     optimizer: Any
     loss: Any
     tensors: dict[int, Any]
     device: str = "cpu"
+    precision: str = "32"
+    scaler: Any = None
+
+    def autocast(self) -> Any:
+        """The context the forward pass and the loss run in."""
+        return autocast(self.device, self.precision)
 
     def to_device(self, tensors: list[Any]) -> list[Any]:
         """``tensors`` on the trial's device: pinned, then copied without blocking (CUDA)."""
@@ -192,14 +202,17 @@ class TorchBackend:
 
         return torch_cuda_usable()
 
-    def build(self, config: dict[str, Any], device: str = "cpu") -> TorchState:
+    def build(self, config: dict[str, Any], device: str = "cpu",
+              precision: str = "32") -> TorchState:
         """The model moved to ``device`` before the optimizer is built (it holds the moved
-        parameters), and a loss module (class weights) moved with it."""
+        parameters), and a loss module (class weights) moved with it; float32 weights in
+        every ``precision``, a loss scaler for ``"16-mixed"``."""
         model = self._model(config).to(device)
         loss = self._loss(config)
         if device != "cpu" and hasattr(loss, "to"):
             loss = loss.to(device)
-        return TorchState(model, self._optimizer(model, config), loss, {}, device)
+        return TorchState(model, self._optimizer(model, config), loss, {}, device, precision,
+                          grad_scaler(device, precision))
 
     def _batches(self, state: TorchState, data: Any, batch_size: int, shuffle: bool) -> Any:
         import torch
@@ -236,9 +249,15 @@ class TorchBackend:
         state.model.train()
         for xs, ys in self._batches(state, data, batch_size_of(config), shuffle=True):
             state.optimizer.zero_grad()
-            loss = self._loss_value(state, state.model(*xs), ys)
-            loss.backward()
-            state.optimizer.step()
+            with state.autocast():
+                loss = self._loss_value(state, state.model(*xs), ys)
+            if state.scaler is None:
+                loss.backward()
+                state.optimizer.step()
+            else:  # float16: scaled so small gradients survive, unscaled before the step
+                state.scaler.scale(loss).backward()
+                state.scaler.step(state.optimizer)
+                state.scaler.update()
 
     def evaluate(self, state: TorchState, data: Any, config: dict[str, Any],
                  metric: MetricSpec) -> float:
@@ -248,7 +267,7 @@ class TorchBackend:
         preds: list[list[np.ndarray]] = []
         trues: list[list[np.ndarray]] = []
         loss_sum, rows = 0.0, 0
-        with torch.no_grad():
+        with torch.no_grad(), state.autocast():
             for xs, ys in self._batches(state, data, max(batch_size_of(config), 256), False):
                 outputs = state.model(*xs)
                 n = len(ys[0])
@@ -256,7 +275,8 @@ class TorchBackend:
                     loss_sum += float(self._loss_value(state, outputs, ys)) * n
                 else:
                     outs = list(outputs) if len(ys) > 1 else [outputs]
-                    preds.append([o.detach().cpu().numpy() for o in outs])
+                    # float32 for numpy (which has no bfloat16) and the metric
+                    preds.append([o.detach().float().cpu().numpy() for o in outs])
                     trues.append([y.detach().cpu().numpy() for y in ys])
                 rows += n
         if rows == 0:
@@ -267,12 +287,15 @@ class TorchBackend:
                             [np.concatenate(c) for c in zip(*preds)])
 
     def save(self, state: TorchState, directory: str) -> None:
-        """Weights as CPU tensors (a checkpoint of a GPU trial loads on a CPU-only driver)."""
+        """Weights as CPU tensors (a checkpoint of a GPU trial loads on a CPU-only driver),
+        the optimizer's state and a ``"16-mixed"`` trial's loss scale."""
         import torch
 
         weights = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
         torch.save(weights, os.path.join(directory, _WEIGHTS))
         torch.save(state.optimizer.state_dict(), os.path.join(directory, _OPTIMIZER))
+        if state.scaler is not None:
+            torch.save(state.scaler.state_dict(), os.path.join(directory, _SCALER))
 
     def restore(self, state: TorchState, directory: str) -> None:
         """Load weights and optimizer state, keeping this config's optimizer settings.
@@ -291,6 +314,9 @@ class TorchBackend:
                                                    map_location=where))
         for group, settings in zip(state.optimizer.param_groups, fresh):
             group.update(settings)
+        scaler = os.path.join(directory, _SCALER)
+        if state.scaler is not None and os.path.exists(scaler):  # else: a fresh scale
+            state.scaler.load_state_dict(torch.load(scaler))
 
     def load_model(self, config: dict[str, Any], directory: str | None) -> Any:
         """The model on the CPU, whichever device its trial trained on."""

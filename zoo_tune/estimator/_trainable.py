@@ -28,6 +28,7 @@ from zoo_tune.estimator._checkpoints import (
     write_progress,
 )
 from zoo_tune.estimator._device import trial_device
+from zoo_tune.estimator._precision import trial_precision
 from zoo_tune.metrics import MetricSpec
 from zoo_tune.progress import ROWS_PER_S_KEY
 
@@ -55,6 +56,7 @@ class TrialPlan:
             epoch's), besides the newest while the trial runs.
         retry_user_errors: Let Ray Tune retry exceptions of the user's code too.
         device: ``fit``'s ``device`` (:mod:`zoo_tune.estimator._device`).
+        precision: ``fit``'s ``precision`` (:mod:`zoo_tune.estimator._precision`).
     """
 
     backend: Backend
@@ -68,6 +70,7 @@ class TrialPlan:
     keep_checkpoints: int | None = 1
     retry_user_errors: bool = False
     device: str = "auto"
+    precision: str = "32"
 
     @property
     def prunes(self) -> bool:
@@ -110,9 +113,10 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     user = functools.partial(user_code, retry=plan.retry_user_errors)
     # Before the framework's first import here: it sees only the GPUs this trial holds.
     device = trial_device(plan.device, backend.cuda_usable)
+    precision = trial_precision(plan.precision, device, cuda_required=plan.device == "cuda")
     backend.set_threads(plan.cpus)
     with user("model, optimizer or loss creator"):
-        state = backend.build(config, device)
+        state = backend.build(config, device, precision)
     seed = _trial_seed()
     train = _materialize(plan.train, config, user, seed)
     val = train if plan.validation is None else _materialize(plan.validation, config, user,
