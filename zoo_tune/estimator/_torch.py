@@ -120,6 +120,17 @@ class TorchState:
                 if isinstance(t, torch.Tensor) else t for t in tensors]
 
 
+def _to_numpy(tensor: Any) -> np.ndarray:
+    """A model output as numpy; an autocast output (bfloat16, which numpy lacks, or float16)
+    as float32, the dtype the metric would get without autocast."""
+    import torch
+
+    out = tensor.detach().cpu()
+    if out.dtype in (torch.bfloat16, torch.float16):
+        out = out.float()
+    return out.numpy()
+
+
 def _pinned(tensor: Any) -> Any:
     """A page-locked copy of a CPU tensor (so the copy to the GPU is asynchronous)."""
     if tensor.device.type != "cpu" or tensor.is_pinned():
@@ -275,8 +286,7 @@ class TorchBackend:
                     loss_sum += float(self._loss_value(state, outputs, ys)) * n
                 else:
                     outs = list(outputs) if len(ys) > 1 else [outputs]
-                    # float32 for numpy (which has no bfloat16) and the metric
-                    preds.append([o.detach().float().cpu().numpy() for o in outs])
+                    preds.append([_to_numpy(o) for o in outs])
                     trues.append([y.detach().cpu().numpy() for y in ys])
                 rows += n
         if rows == 0:
