@@ -382,3 +382,34 @@ def test_child_whose_params_failed_after_its_run_was_created_is_not_created_twic
     assert [r.info.run_id for r in runs] == failed
     assert runs[0].data.params == {"lr": "0.1"}
     assert [m.value for m in real.get_metric_history(failed[0], "accuracy")] == [0.5]
+
+
+@pytest.mark.timeout(120)
+def test_resumed_fit_sends_the_params_of_a_stored_child_that_has_none(tmp_path):
+    """The driver died after a child run's id was stored but before its params went out
+    (they are an op of their own): the resumed fit, which knows the run from the stored ids,
+    sends the missing params and keeps those already there."""
+    mlflow = pytest.importorskip("mlflow")
+    from zoo_tune.tracking._layout import PARENT_TAG, TRIAL_TAG
+    from zoo_tune.tracking._tracker import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.tracking.MlflowClient(uri)
+    exp = client.create_experiment("stored", artifact_location=(tmp_path / "art").as_uri())
+    parent = client.create_run(exp, run_name="stored").info.run_id
+    bare = client.create_run(exp, run_name="t1", tags={PARENT_TAG: parent, TRIAL_TAG: "t1"})
+    half = client.create_run(exp, run_name="t2", tags={PARENT_TAG: parent, TRIAL_TAG: "t2"})
+    client.log_param(half.info.run_id, "lr", "0.2")
+    tracker = Tracker(uri, "stored", "stored", params={}, tags={},
+                      restored={"uri": uri, "parent": parent, "experiment": exp,
+                                "children": {"t1": bare.info.run_id,
+                                             "t2": half.info.run_id}})
+    tracker.start()
+    tracker.trial_started("t1", {"lr": 0.1, "tag": "a"})
+    tracker.trial_started("t2", {"lr": 0.2, "tag": "b"})
+    tracker.trial_started("t1", {"lr": 0.1, "tag": "a"})  # a restart queues nothing more
+    assert tracker.close() == 0
+    runs = client.search_runs([exp], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'")
+    assert sorted(r.info.run_id for r in runs) == sorted([bare.info.run_id, half.info.run_id])
+    assert client.get_run(bare.info.run_id).data.params == {"lr": "0.1", "tag": "a"}
+    assert client.get_run(half.info.run_id).data.params == {"lr": "0.2", "tag": "b"}

@@ -30,6 +30,7 @@ import logging
 from typing import Any
 
 from zoo_tune.errors import InvalidInputError, InvalidTypeError
+from zoo_tune.estimator._device import DeviceUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +72,6 @@ def trial_precision(requested: str, device: str, cuda_required: bool) -> str:
         return requested
     why = f"{torch.cuda.get_device_name()} does not support bfloat16"
     if cuda_required:
-        from zoo_tune.estimator._device import DeviceUnavailableError
-
         raise DeviceUnavailableError(f"precision='bf16-mixed' on device='cuda', but {why}. "
                                      f"Use precision='16-mixed' on this GPU.")
     logger.warning("precision='bf16-mixed', but %s: this trial trains in float32.", why)

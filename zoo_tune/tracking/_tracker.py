@@ -91,6 +91,7 @@ class Tracker:
         self._bounded.__enter__()
         self.box = Outbox(uri, on_id=self._stored if save_ids else None)
         self._children: set[str] = set()
+        self._params_queued: set[str] = set()  # trials whose params this process queued
         self.restored = bool(restored and restored.get("uri") == uri and
                              restored.get("parent"))
         if self.restored:
@@ -159,11 +160,14 @@ class Tracker:
         return ids["experiment"]
 
     def trial_started(self, trial_id: str, config: Mapping[str, Any]) -> None:
-        """Queue a child run for the trial (once, however often it restarts)."""
-        if trial_id in self._children:
+        """Queue a child run for the trial and its params (once, however often it restarts).
+
+        A child run an earlier fit stored gets only its params this way: that fit may have
+        died between the run's creation (its id stored) and the params.
+        """
+        if trial_id in self._params_queued:
             return
-        self._children.add(trial_id)
-        self._steps[trial_id] = set()
+        self._params_queued.add(trial_id)
         params = child_params(config)
 
         def create(client: Any, ids: dict[str, str]) -> str:
@@ -191,7 +195,10 @@ class Tracker:
             if todo:
                 client.log_batch(run, params=_params(todo))
 
-        self.box.put(create, handle=f"trial:{trial_id}", what=f"trial {trial_id}'s run")
+        if trial_id not in self._children:
+            self._children.add(trial_id)
+            self._steps[trial_id] = set()
+            self.box.put(create, handle=f"trial:{trial_id}", what=f"trial {trial_id}'s run")
         self.box.put(send_params, what=f"trial {trial_id}'s params")
 
     def trial_result(self, trial_id: str, result: Mapping[str, Any]) -> None:
