@@ -133,15 +133,14 @@ def test_asha_vs_fifo(outputs):
 
 # --- Spark: start-up of init_context and Hyperopt's SparkTrials against zoo_tune --------------
 # Both need Java and pyspark. Three processes run at the same time (mostly waiting on Ray on
-# Spark's fixed sleeps), apart from the scripts above: startup.py in local-cluster mode, and
-# spark_peers.py once per contender, each with its own standalone cluster (started and stopped
-# with scripts/spark-standalone.sh), where zoo_tune runs in standalone mode, so that path is
-# covered too.
+# Spark's fixed sleeps), apart from the scripts above: startup.py in local-cluster mode,
+# spark_peers.py with both contenders (one after the other, each in its own Python process, on
+# the one standalone cluster the script starts and stops with scripts/spark-standalone.sh, where
+# zoo_tune runs in standalone mode, so that path is covered too) and big_data.py.
 SPARK_COMMANDS = {
     # --auth on: one cluster start (the on/off comparison is the benchmark's, not the smoke's)
     "startup": ["startup.py", "--smoke", "--modes", "local-cluster", "--auth", "on"],
-    "spark_peers:zoo_tune": ["spark_peers.py", "--smoke", "--contenders", "zoo_tune"],
-    "spark_peers:hyperopt_queue": ["spark_peers.py", "--smoke", "--contenders", "hyperopt_queue"],
+    "spark_peers": ["spark_peers.py", "--smoke", "--contenders", "zoo_tune", "hyperopt_queue"],
     # Petastorm lives outside the venv (scripts/petastorm-site.sh) and Ray Data's start-up
     # is the slowest part: the smoke runs the in-memory reference and zoo_tune's two paths.
     "big_data": ["big_data.py", "--smoke", "--contenders", "numpy", "zoo_tune_stream",
@@ -190,11 +189,11 @@ def test_startup(spark_outputs):
 @pytest.mark.timeout(SPARK_TIMEOUT_S + 120)
 @pytest.mark.parametrize("contender", ["zoo_tune", "hyperopt_queue"])
 def test_spark_peers(spark_outputs, contender):
-    result = _result({"spark_peers": spark_outputs[f"spark_peers:{contender}"]}, "spark_peers")
+    result = _result(spark_outputs, "spark_peers")
     settings = result["settings"]
     (n,) = settings["trials"]
     rows = {r["contender"]: r for r in result["results"]}
-    assert set(rows) == {contender, "ideal"}
+    assert set(rows) == {"zoo_tune", "hyperopt_queue", "ideal"}
     assert settings["master"] is None and settings["cluster_start_s"] > 0
     row = rows[contender]
     assert row["trials"] == n and row["epochs_run"] == n * settings["epochs"]

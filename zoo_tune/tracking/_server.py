@@ -3,7 +3,9 @@
 For a quick look at a fit's runs in MLflow's UI from a notebook or a laptop, and for zoo_tune's
 own tests and benchmarks. The server runs in its own process group (``mlflow server`` starts
 uvicorn as a child), so :meth:`MlflowServer.signal` and :meth:`MlflowServer.stop` reach every
-process of it.
+process of it. It runs without MLflow's job execution (``MLFLOW_SERVER_ENABLE_JOB_EXECUTION``:
+a huey consumer and a job runner for GenAI evaluations and trace roll-ups, two more processes
+polling the database), which runs and params never use.
 
 Example:
     >>> server = MlflowServer("/tmp/mlflow").start()  # doctest: +SKIP
@@ -65,7 +67,8 @@ class MlflowServer:
                  "--workers", "1",
                  "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
                  "--artifacts-destination", str(self.folder / "artifacts")],
-                cwd=self.folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                cwd=self.folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
