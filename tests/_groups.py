@@ -8,15 +8,13 @@ not depend on that.) With fewer workers than groups, a worker that ends its grou
 next one.
 
 * ``clusters``: the tests that use the package's Spark standalone cluster, YARN and the packed
-  archive (``tests/cluster/``), and the Spark benchmark smokes. Much of their time is waiting
-  (JVMs starting, YARN localizing the archive, Ray on Spark bringing up nodes), which the other
-  groups' CPU work fills.
-* ``faults``: the fault and Kerberos tests (``tests/faults/``, ``tests/security/``: their own
-  KDC, kerberized HDFS and YARN, and long waits by design: a NameNode frozen, delegation tokens
-  outliving their renew interval, drivers killed and resumed), and the cluster tests that start
-  their own short-lived clusters (local-cluster, RayDP, Spark 4, the fake-GPU standalone).
+  archive (``tests/cluster/``). Much of their time is waiting (JVMs starting, YARN localizing
+  the archive, Ray on Spark bringing up nodes), which the other groups' CPU work fills.
+* ``faults``: the fault and Kerberos tests (``tests/faults/``, ``tests/security/``): their own
+  KDC, kerberized HDFS and YARN, and long waits by design (a NameNode frozen, delegation tokens
+  outliving their renew interval, drivers killed and resumed), which cost the others little.
 * ``local``: everything else: the session's local Ray (``ray_local``), the local Spark session
-  of the DataFrame tests, the HDFS of the storage tests, MLflow, the other benchmark smokes.
+  of the DataFrame tests, the HDFS of the storage tests, MLflow, the benchmark smokes.
 
 A session-scoped fixture runs once per worker that asks for it: ``hdfs_cluster`` starts one
 HDFS in each group that uses it (each its own run dir and free ports). Every test still finds
@@ -26,27 +24,20 @@ never see each other's. Without ``-n`` nothing changes.
 
 from __future__ import annotations
 
-#: Tests (node ids relative to the repository root, prefix match) of the ``clusters`` group:
-#: the cluster tests and the Spark benchmark smokes (each starts its own Spark, mostly waiting).
-CLUSTERS = (
-    "tests/cluster/",
-    "tests/test_bench_smoke.py::test_startup",
-    "tests/test_bench_smoke.py::test_spark_peers",
-    "tests/test_bench_smoke.py::test_big_data",
-)
+#: Test files (relative to the repository root, prefix match) of the ``clusters`` group.
+CLUSTERS = ("tests/cluster/",)
 
-#: Tests of the ``faults`` group: the fault and Kerberos tests, and the cluster tests that start
-#: their own short-lived clusters (no package fixture of ``tests/cluster/conftest.py``), moved
-#: here to even out the three groups' sums (the ``clusters`` group's is the longest).
-FAULTS = (
-    "tests/faults/",
-    "tests/security/",
-    "tests/cluster/test_auth.py",
-    "tests/cluster/test_frames_on_executors.py::test_local_cluster_frame_fit",
-    "tests/cluster/test_frames_on_executors.py::test_no_spare_executor",
+#: Test files of the ``faults`` group.
+FAULTS = ("tests/faults/", "tests/security/")
+
+
+#: Tests under those prefixes that run in the ``local`` group all the same: they start their
+#: own short-lived cluster (no package fixture of ``tests/cluster/conftest.py``), and the
+#: ``clusters`` group's sum is the longer one.
+LOCAL_AFTER_ALL = (
     "tests/cluster/test_gpus.py",
-    "tests/cluster/test_raydp.py",
-    "tests/cluster/test_spark4.py",
+    "tests/cluster/test_spark4.py::test_spark4_refuses",
+    "tests/cluster/test_spark4.py::test_spark4_local_cluster",
 )
 
 
@@ -57,15 +48,15 @@ def group_of(nodeid: str) -> str:
         >>> group_of("tests/cluster/test_yarn.py::test_pack_env_bad_input")
         'clusters'
         >>> group_of("tests/cluster/test_gpus.py::test_impossible_gpu_request_refused")
-        'faults'
+        'local'
         >>> group_of("tests/security/test_kdc.py::test_kdc_start_keytab_kinit_stop")
         'faults'
-        >>> group_of("tests/test_hp.py::test_choice")
-        'local'
     """
-    if nodeid.startswith(FAULTS):
-        return "faults"
-    return "clusters" if nodeid.startswith(CLUSTERS) else "local"
+    if nodeid.startswith(LOCAL_AFTER_ALL):
+        return "local"
+    if nodeid.startswith(CLUSTERS):
+        return "clusters"
+    return "faults" if nodeid.startswith(FAULTS) else "local"
 
 
 def make_scheduler(config, log):

@@ -132,7 +132,7 @@ def pytest_configure(config):
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config, log):  # scripts/test.sh: two groups side by side
+def pytest_xdist_make_scheduler(config, log):  # scripts/test.sh: three groups side by side
     return _groups.make_scheduler(config, log)
 
 
