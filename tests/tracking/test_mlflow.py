@@ -317,20 +317,31 @@ def test_a_tracker_that_raises_never_stops_the_run(caplog):
     assert sum("the run goes on" in m for m in messages) == 4
 
 
+def _stored_experiment(tmp_path, name: str, children: tuple[str, ...]):
+    """A sqlite MLflow store as a killed driver left it: an experiment, its parent run and a
+    child run per trial id (tagged as zoo_tune tags them). (uri, client, experiment id,
+    parent run id, {trial id: child run id})."""
+    mlflow = pytest.importorskip("mlflow")
+    from zoo_tune.tracking._layout import PARENT_TAG, TRIAL_TAG
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.tracking.MlflowClient(uri)
+    exp = client.create_experiment(name, artifact_location=(tmp_path / "art").as_uri())
+    parent = client.create_run(exp, run_name=name).info.run_id
+    runs = {t: client.create_run(exp, run_name=t, tags={PARENT_TAG: parent, TRIAL_TAG: t})
+            .info.run_id for t in children}
+    return uri, client, exp, parent, runs
+
+
 @pytest.mark.timeout(120)
 def test_resumed_fit_sends_the_params_of_a_child_created_just_before_the_kill(tmp_path):
     """The driver died after creating a trial's child run but before its params went out
     (a SIGKILLed driver in test_resume.py, 2026-12-06): the resumed fit goes on in that run
     and sends them, opening no second run."""
-    mlflow = pytest.importorskip("mlflow")
-    from zoo_tune.tracking._layout import PARENT_TAG, TRIAL_TAG
+    from zoo_tune.tracking._layout import PARENT_TAG
     from zoo_tune.tracking._tracker import Tracker
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = mlflow.tracking.MlflowClient(uri)
-    exp = client.create_experiment("cut", artifact_location=(tmp_path / "art").as_uri())
-    parent = client.create_run(exp, run_name="cut").info.run_id
-    child = client.create_run(exp, run_name="t1", tags={PARENT_TAG: parent, TRIAL_TAG: "t1"})
+    uri, client, exp, parent, children = _stored_experiment(tmp_path, "cut", ("t1",))
     tracker = Tracker(uri, "cut", "cut", params={}, tags={},
                       restored={"uri": uri, "parent": parent, "experiment": exp})
     tracker.start()
@@ -339,7 +350,7 @@ def test_resumed_fit_sends_the_params_of_a_child_created_just_before_the_kill(tm
     tracker.trial_ended("t1", "TERMINATED")
     assert tracker.close() == 0
     runs = client.search_runs([exp], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'")
-    assert [r.info.run_id for r in runs] == [child.info.run_id]
+    assert [r.info.run_id for r in runs] == [children["t1"]]
     assert runs[0].data.params == {"lr": "0.1", "tag": "a"}
 
 
@@ -389,27 +400,21 @@ def test_resumed_fit_sends_the_params_of_a_stored_child_that_has_none(tmp_path):
     """The driver died after a child run's id was stored but before its params went out
     (they are an op of their own): the resumed fit, which knows the run from the stored ids,
     sends the missing params and keeps those already there."""
-    mlflow = pytest.importorskip("mlflow")
-    from zoo_tune.tracking._layout import PARENT_TAG, TRIAL_TAG
+    from zoo_tune.tracking._layout import PARENT_TAG
     from zoo_tune.tracking._tracker import Tracker
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = mlflow.tracking.MlflowClient(uri)
-    exp = client.create_experiment("stored", artifact_location=(tmp_path / "art").as_uri())
-    parent = client.create_run(exp, run_name="stored").info.run_id
-    bare = client.create_run(exp, run_name="t1", tags={PARENT_TAG: parent, TRIAL_TAG: "t1"})
-    half = client.create_run(exp, run_name="t2", tags={PARENT_TAG: parent, TRIAL_TAG: "t2"})
-    client.log_param(half.info.run_id, "lr", "0.2")
+    uri, client, exp, parent, children = _stored_experiment(tmp_path, "stored", ("t1", "t2"))
+    bare, half = children["t1"], children["t2"]
+    client.log_param(half, "lr", "0.2")
     tracker = Tracker(uri, "stored", "stored", params={}, tags={},
                       restored={"uri": uri, "parent": parent, "experiment": exp,
-                                "children": {"t1": bare.info.run_id,
-                                             "t2": half.info.run_id}})
+                                "children": children})
     tracker.start()
     tracker.trial_started("t1", {"lr": 0.1, "tag": "a"})
     tracker.trial_started("t2", {"lr": 0.2, "tag": "b"})
     tracker.trial_started("t1", {"lr": 0.1, "tag": "a"})  # a restart queues nothing more
     assert tracker.close() == 0
     runs = client.search_runs([exp], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'")
-    assert sorted(r.info.run_id for r in runs) == sorted([bare.info.run_id, half.info.run_id])
-    assert client.get_run(bare.info.run_id).data.params == {"lr": "0.1", "tag": "a"}
-    assert client.get_run(half.info.run_id).data.params == {"lr": "0.2", "tag": "b"}
+    assert sorted(r.info.run_id for r in runs) == sorted([bare, half])
+    assert client.get_run(bare).data.params == {"lr": "0.1", "tag": "a"}
+    assert client.get_run(half).data.params == {"lr": "0.2", "tag": "b"}
