@@ -11,9 +11,13 @@ than the renew interval would lose HDFS access in its trials.
 
 :class:`TokenRefresher` closes that gap: a driver thread reads the driver JVM's current Hadoop
 credentials (where Spark puts the new tokens) every :data:`POLL_S` seconds and, when they
-changed, has each Ray node rewrite its container's token file with them (a zero-CPU Ray task
-pinned to the node; the file is replaced atomically, readable by the user only). Only on a
-YARN session with Hadoop security on; elsewhere :func:`start` returns None.
+changed, has each Ray node rewrite its container's token file with them (the file is replaced
+atomically, readable by the user only). The writing is done by :class:`NodeTokenWriters`: one
+zero-CPU Ray actor per node, started with the refresher and kept, so a push is one actor call
+per node (milliseconds) and not a new worker process per node (tens of seconds on a busy
+node, longer than the quarter of the renew interval Spark leaves). Nodes with no token file
+(the head node on the driver's machine) keep no writer. Only on a YARN session with Hadoop
+security on; elsewhere :func:`start` returns None.
 
 Example:
     >>> refresher = start(spark)  # doctest: +SKIP
@@ -27,6 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -72,6 +77,116 @@ def write_token_file(data: bytes) -> str | None:
     return path
 
 
+class _TokenWriter:
+    """The Ray actor of one node: rewrites that node's token file on request."""
+
+    def write(self, data: bytes) -> str | None:
+        return write_token_file(data)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+class NodeTokenWriters:
+    """One :class:`_TokenWriter` actor per alive Ray node, made at the first push to that node.
+
+    A node whose writer found no token file keeps none (nothing to refresh there); a writer that
+    died (its node lost, its process killed) is made anew at the next push.
+
+    Args:
+        actor_options: Extra Ray actor options for the writers (e.g. a ``runtime_env``).
+
+    Example:
+        >>> writers = NodeTokenWriters()  # doctest: +SKIP
+        >>> writers.push(b"HDTS...")  # doctest: +SKIP
+        2
+        >>> writers.close()  # doctest: +SKIP
+    """
+
+    def __init__(self, actor_options: dict[str, Any] | None = None) -> None:
+        self._options = dict(actor_options or {})
+        self._actors: dict[str, Any] = {}
+        self._no_file: set[str] = set()
+        self._cls: Any = None
+
+    def _writer(self, node: str) -> Any:
+        if node not in self._actors:
+            import ray
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            if self._cls is None:
+                self._cls = ray.remote(num_cpus=0, max_restarts=0)(_TokenWriter)
+            self._actors[node] = self._cls.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
+                **self._options).remote()
+        return self._actors[node]
+
+    def pids(self) -> dict[str, int]:
+        """Node id -> the process id of its writer (those made so far)."""
+        import ray
+
+        return dict(zip(self._actors, ray.get([a.pid.remote() for a in self._actors.values()],
+                                              timeout=PUSH_TIMEOUT_S)))
+
+    def push(self, data: bytes, timeout_s: float = PUSH_TIMEOUT_S) -> int:
+        """Write ``data`` to the token file of every alive node; how many files were written.
+
+        Raises:
+            RuntimeError: a node's write failed or took longer than ``timeout_s`` (its writer
+                is dropped and made anew at the next push); the other nodes' writes stand.
+        """
+        import ray
+
+        alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+        for node in set(self._actors) - alive:
+            self._drop(node)
+        calls = {node: self._writer(node).write.remote(data)
+                 for node in sorted(alive - self._no_file)}
+        if not calls:
+            return 0
+        ready, _ = ray.wait(list(calls.values()), num_returns=len(calls), timeout=timeout_s)
+        failed = []
+        written = 0
+        for node, ref in calls.items():
+            try:
+                if ref not in ready:
+                    raise TimeoutError(f"no answer in {timeout_s:.0f} s")
+                path = ray.get(ref)
+            except Exception as err:  # noqa: BLE001 - reported below, the writer made anew
+                failed.append(f"{node[:8]}: {type(err).__name__}: {err}")
+                self._drop(node)
+                continue
+            if path is None:  # no container token file on this node: nothing to refresh
+                self._no_file.add(node)
+                self._drop(node)
+            else:
+                written += 1
+        if failed:
+            raise RuntimeError(f"New delegation tokens did not reach {len(failed)} of "
+                               f"{len(calls)} Ray nodes: " + "; ".join(failed))
+        return written
+
+    def _drop(self, node: str) -> None:
+        actor = self._actors.pop(node, None)
+        if actor is not None:
+            import ray
+
+            try:
+                ray.kill(actor)
+            except Exception as err:  # noqa: BLE001 - already gone
+                logger.debug("Token writer of node %s: %s", node, err)
+
+    def close(self) -> None:
+        """End every writer (when Ray is still up)."""
+        import ray
+
+        if not ray.is_initialized():
+            self._actors.clear()
+            return
+        for node in list(self._actors):
+            self._drop(node)
+
+
 class TokenRefresher:
     """The driver thread that passes Spark's new tokens on to every Ray node's token file.
 
@@ -84,7 +199,7 @@ class TokenRefresher:
         self._spark = spark
         self._poll_s = poll_s
         self._last: bytes | None = None
-        self._write: Any = None  # the Ray task, made at the first push
+        self._writers = NodeTokenWriters()
         self._stop = threading.Event()
         self.pushes = 0
         self.failures = 0
@@ -101,6 +216,7 @@ class TokenRefresher:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+        self._writers.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -114,22 +230,14 @@ class TokenRefresher:
                 self.failures += 1
                 if not self._stop.is_set():
                     logger.warning("Could not pass new delegation tokens to the Ray nodes "
-                                   "(tried again at the next change): %s", err)
+                                   "(tried again in %.0f s): %s", self._poll_s, err)
             self._stop.wait(self._poll_s)
 
     def _push(self, data: bytes) -> None:
-        import ray
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        if self._write is None:
-            self._write = ray.remote(num_cpus=0, max_retries=0)(write_token_file)
-        write = self._write
-        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
-        refs = [write.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
-            node, soft=False)).remote(data) for node in nodes]
-        paths = ray.get(refs, timeout=PUSH_TIMEOUT_S)
-        logger.info("New delegation tokens written to %d Ray nodes' token files.",
-                    sum(p is not None for p in paths))
+        started = time.monotonic()
+        written = self._writers.push(data)
+        logger.info("New delegation tokens written to %d Ray nodes' token files in %.1f s.",
+                    written, time.monotonic() - started)
 
 
 def start(spark: Any) -> TokenRefresher | None:
