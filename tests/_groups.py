@@ -36,6 +36,7 @@ FAULTS = ("tests/faults/", "tests/security/")
 #: ``clusters`` group's sum is the longer one.
 LOCAL_AFTER_ALL = (
     "tests/cluster/test_gpus.py",
+    "tests/cluster/test_ray_nodes_wait.py",  # the session's local Ray (ray_local)
     "tests/cluster/test_token_refresh.py",  # the session's local Ray (ray_local)
     "tests/cluster/test_spark4.py::test_spark4_refuses",
     "tests/cluster/test_spark4.py::test_spark4_local_cluster",

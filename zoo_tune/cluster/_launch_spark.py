@@ -28,6 +28,11 @@ logger = logging.getLogger(__name__)
 #: (see :mod:`zoo_tune.cluster._spark_slots`).
 DEFAULT_SPARE_EXECUTORS = 1
 
+#: Seconds to wait, once Ray on Spark has returned, for every Ray worker node asked for to be
+#: alive. Ray's own wait returns as soon as it counts enough alive nodes once (one may be
+#: restarting then), or after 120 s in which no new node came.
+RAY_NODES_TIMEOUT_S = 60.0
+
 
 def start(cluster_mode: str, settings: dict[str, Any],
           ray_init_kwargs: dict[str, Any]) -> Launched:
@@ -157,8 +162,44 @@ def run_ray_on(spark: Any, owns_spark: bool, settings: dict[str, Any],
         elif owns_spark:
             spark.stop()
         raise
-    workers = [n for n in ray.nodes()
-               if n.get("Alive") and "node:__internal_head__" not in n.get("Resources", {})]
-    return Launched(started_ray=True, ray_address=info.address, ray_worker_nodes=len(workers),
+    phase = time.monotonic()
+    workers = wait_for_ray_nodes(info.worker_nodes or 0)
+    timings["ray_nodes_wait_s"] = time.monotonic() - phase
+    return Launched(started_ray=True, ray_address=info.address, ray_worker_nodes=workers,
                     spark_master=spark.sparkContext.master, archive=archive, spark=spark,
                     owns_spark=owns_spark, timings=timings, handle=info)
+
+
+def alive_ray_worker_nodes() -> int:
+    """How many Ray worker nodes (not the head) of the connected cluster are alive."""
+    import ray
+
+    return sum(1 for n in ray.nodes()
+               if n.get("Alive") and "node:__internal_head__" not in n.get("Resources", {}))
+
+
+def wait_for_ray_nodes(wanted: int, timeout_s: float = RAY_NODES_TIMEOUT_S,
+                       poll_s: float = 0.5) -> int:
+    """Wait until ``wanted`` Ray worker nodes are alive, at most ``timeout_s``; how many are.
+
+    Fewer after ``timeout_s`` is a warning, not an error: the trials run on the nodes there
+    are, and Ray on Spark keeps starting the others.
+
+    Example:
+        >>> wait_for_ray_nodes(2)  # doctest: +SKIP
+        2
+    """
+    deadline = time.monotonic() + timeout_s
+    count = alive_ray_worker_nodes()
+    first = count
+    while count < wanted and time.monotonic() < deadline:
+        time.sleep(poll_s)
+        count = alive_ray_worker_nodes()
+    if count < wanted:
+        logger.warning("%d of the %d Ray worker nodes asked for are alive after %.0f s more "
+                       "than Ray on Spark waited; trials run on those, the others may join.",
+                       count, wanted, timeout_s)
+    elif first < wanted:
+        logger.info("%d of %d Ray worker nodes were alive when Ray on Spark returned; all "
+                    "were after a further wait.", first, wanted)
+    return count
