@@ -156,15 +156,15 @@ def run_ray_on(spark: Any, owns_spark: bool, settings: dict[str, Any],
         timings["connect_s"] = time.monotonic() - phase
         # A kerberized YARN: Spark's new delegation tokens reach the trials' token files too.
         info.token_refresher = _token_refresh.start(spark)
+        phase = time.monotonic()
+        workers = wait_for_ray_nodes(info.worker_nodes or 0)
+        timings["ray_nodes_wait_s"] = time.monotonic() - phase
     except BaseException:
         if info is not None:
             _spark.stop(info)
         elif owns_spark:
             spark.stop()
         raise
-    phase = time.monotonic()
-    workers = wait_for_ray_nodes(info.worker_nodes or 0)
-    timings["ray_nodes_wait_s"] = time.monotonic() - phase
     return Launched(started_ray=True, ray_address=info.address, ray_worker_nodes=workers,
                     spark_master=spark.sparkContext.master, archive=archive, spark=spark,
                     owns_spark=owns_spark, timings=timings, handle=info)
